@@ -1,0 +1,122 @@
+"""``gemmawatch.yaml``: targets, alert rules and the database, validated.
+
+The file is optional. It is found through ``--config``, then the environment
+variable ``GEMMAWATCH_CONFIG``, then ``./gemmawatch.yaml``. Any problem with it
+becomes a one-line :class:`~gemmawatch.errors.ConfigError` that names the file,
+the place and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gemmawatch.errors import ConfigError
+
+CONFIG_ENV = "GEMMAWATCH_CONFIG"
+DEFAULT_CONFIG_NAME = "gemmawatch.yaml"
+
+
+class TargetConfig(BaseModel):
+    """One named target: which backend serves which model, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str
+    model: str
+    revision: str | None = None
+    dtype: str | None = None
+    quantization: str | None = None
+    base_url: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertRuleConfig(BaseModel):
+    """A threshold rule declared in the config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    metric: str
+    task: str | None = None
+    comparator: str = Field(pattern=r"^(<|<=|>|>=)$")
+    threshold: float
+    severity: str = "warning"
+    description: str = ""
+
+
+class GemmawatchConfig(BaseModel):
+    """The whole configuration file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: str | None = None
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    alerts: list[AlertRuleConfig] = Field(default_factory=list)
+
+    #: Where the config was read from (None when no file was found).
+    source: str | None = None
+
+
+def find_config(path: str | Path | None = None) -> Path | None:
+    """Return the config path to read, or None when there is none.
+
+    An explicitly named file (argument or environment) must exist; the implicit
+    ``./gemmawatch.yaml`` is read only when present.
+    """
+    explicit = path or os.environ.get(CONFIG_ENV)
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise ConfigError(
+                f"Config file {p} does not exist. Fix: pass an existing file to --config "
+                f"(or unset {CONFIG_ENV})"
+            )
+        return p
+    implicit = Path.cwd() / DEFAULT_CONFIG_NAME
+    return implicit if implicit.is_file() else None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_config(text: str, source: str = "<string>") -> GemmawatchConfig:
+    """Parse and validate config text; ``source`` names it in error messages."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"Malformed YAML in {source}{where}: {problem}. Fix: correct the YAML syntax") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be a YAML mapping (targets:, alerts:, database:), got {type(data).__name__}")
+    try:
+        cfg = GemmawatchConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(
+            f"Invalid config in {source}: {_location(err['loc'])}: {err['msg']}. "
+            "Fix: see the Configuration section of the README"
+        ) from exc
+    cfg.source = source
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> GemmawatchConfig:
+    """Find and load the configuration; an absent implicit file gives the defaults."""
+    found = find_config(path)
+    if found is None:
+        return GemmawatchConfig()
+    try:
+        text = found.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read config file {found}: {exc}. Fix: check the path and permissions") from exc
+    return parse_config(text, str(found))
