@@ -1,0 +1,66 @@
+"""The ``gemmawatch`` command line: a thin layer over library functions.
+
+This is the one place (with the dashboard) where errors become user messages:
+a :class:`~gemmawatch.errors.GemmawatchError` prints one line on stderr and
+exits with its code (2 for user errors, 1 for a failed check); anything else is
+a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gemmawatch.cli import commands_db, commands_eval, commands_runs, commands_serve, commands_targets
+from gemmawatch.errors import GemmawatchError, one_line
+
+app = typer.Typer(
+    name="gemmawatch",
+    help="Benchmark, safety and monitoring dashboard for Google's Gemma models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("demo")(commands_serve.demo)
+app.command("eval")(commands_eval.eval_command)
+app.command("dashboard")(commands_serve.dashboard)
+app.add_typer(commands_targets.app, name="targets")
+app.add_typer(commands_runs.app, name="runs")
+app.add_typer(commands_db.app, name="db")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit status."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except GemmawatchError as exc:
+        typer.echo(f"gemmawatch: error: {one_line(str(exc))}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("gemmawatch: interrupted", err=True)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except (typer.Abort, EOFError):
+        typer.echo("gemmawatch: aborted", err=True)
+        return 1
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else 0
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 2
+        raise
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,203 @@
+"""One evaluation run, end to end: target -> model -> lm-eval + latency probe -> SQL -> alerts.
+
+The run row is created first (status ``running``) so telemetry can point at it;
+metrics and samples are written in one transaction together with the final
+status, so a crash never leaves a run that looks complete. A failure marks the
+run ``failed`` with its one-line error and re-raises for the CLI to report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gemmawatch.config import GemmawatchConfig
+from gemmawatch.errors import GemmawatchError, one_line
+from gemmawatch.provenance import hostname, package_versions
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+#: Default sampling interval of in-run telemetry, in seconds.
+DEFAULT_TELEMETRY_INTERVAL_S = 0.5
+#: Number of smoke prompts streamed one by one to measure TTFT/TPOT/E2E.
+DEFAULT_LATENCY_PROMPTS = 8
+
+
+@dataclass
+class EvalRequest:
+    """What to evaluate and how; one request yields one run per target."""
+
+    targets: Sequence[str]
+    tasks: Sequence[str]
+    include_path: Sequence[Path] = ()
+    limit: int | None = None
+    batch_size: int = 8
+    latency_prompts: int = DEFAULT_LATENCY_PROMPTS
+    latency_max_new_tokens: int = 32
+    telemetry_interval_s: float = DEFAULT_TELEMETRY_INTERVAL_S
+    kind: str = "eval"
+    label: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one target's run."""
+
+    run_id: int
+    target: str
+    status: str
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def config_targets(config: GemmawatchConfig) -> dict[str, Any]:
+    from gemmawatch.collectors.backends.base import TargetInfo
+
+    return {
+        name: TargetInfo(
+            name=name,
+            backend=t.backend,
+            model_id=t.model,
+            revision=t.revision,
+            dtype=t.dtype,
+            quantization=t.quantization,
+            options={**t.options, **({"base_url": t.base_url} if t.base_url else {})},
+        )
+        for name, t in config.targets.items()
+    }
+
+
+def resolve_targets(names: Sequence[str], config: GemmawatchConfig) -> list[Any]:
+    """Resolve target names or specs to TargetInfo, failing before anything is loaded."""
+    from gemmawatch.collectors.targets import resolve_target
+
+    known = config_targets(config)
+    return [resolve_target(name, known) for name in names]
+
+
+def run_evaluations(
+    request: EvalRequest,
+    *,
+    db_url: str | None,
+    config: GemmawatchConfig,
+    progress: Progress = lambda _msg: None,
+) -> list[RunOutcome]:
+    """Evaluate every target of ``request`` in turn and store one run each.
+
+    User errors (unknown target or task, bad YAML, bad database URL) are raised
+    before any run is created. A failure during a run marks that run failed and
+    is re-raised after the run is stored.
+    """
+    from gemmawatch.evals.runner import resolve_tasks
+    from gemmawatch.storage.engine import get_engine
+
+    infos = resolve_targets(request.targets, config)
+    engine = get_engine(db_url)
+    resolve_tasks(list(request.tasks), include_path=list(request.include_path))
+    outcomes = []
+    for info in infos:
+        outcomes.append(_run_one(engine, info, request, progress))
+    return outcomes
+
+
+def _run_one(engine: Any, info: Any, request: EvalRequest, progress: Progress) -> RunOutcome:
+    from gemmawatch.alerts.engine import evaluate_run, seed_default_rules
+    from gemmawatch.collectors.targets import load_backend
+    from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
+    from gemmawatch.evals.latency import run_latency_probe
+    from gemmawatch.evals.runner import run_lm_eval
+    from gemmawatch.evals.suites import smoke_prompts
+    from gemmawatch.storage.engine import session_scope
+    from gemmawatch.storage.queries import metrics as mq
+    from gemmawatch.storage.queries import runs as rq
+    from gemmawatch.storage.queries import samples as sq
+    from gemmawatch.storage.queries import targets as tq
+
+    run_config = {
+        "tasks": list(request.tasks),
+        "include_path": [str(p) for p in request.include_path],
+        "limit": request.limit,
+        "batch_size": request.batch_size,
+        "latency_prompts": request.latency_prompts,
+        "latency_max_new_tokens": request.latency_max_new_tokens,
+        "telemetry_interval_s": request.telemetry_interval_s,
+        "target_options": dict(info.options),
+    }
+    with session_scope(engine) as s:
+        target_id = tq.upsert_target(
+            s,
+            name=info.name,
+            backend=info.backend,
+            model_id=info.model_id,
+            revision=info.revision,
+            dtype=info.dtype,
+            quantization=info.quantization,
+            options=dict(info.options),
+        )
+        run_id = rq.create_run(
+            s,
+            kind=request.kind,
+            target_id=target_id,
+            config=run_config,
+            host=hostname(),
+            versions=package_versions(),
+            label=request.label,
+        )
+    progress(f"Run {run_id}: {info.name} ({info.backend}, {info.dtype or 'default dtype'})")
+    sampler = TelemetrySampler(
+        default_collectors(),
+        interval_s=request.telemetry_interval_s,
+        sink=storage_sink(engine),
+        run_id=run_id,
+        host=hostname(),
+    )
+    backend = None
+    try:
+        with sampler:
+            progress(f"Loading {info.name}...")
+            backend = load_backend(info)
+            outcome = run_lm_eval(
+                backend,
+                list(request.tasks),
+                include_path=list(request.include_path) or None,
+                limit=request.limit,
+                batch_size=request.batch_size,
+                progress=progress,
+            )
+            metrics = list(outcome.metrics)
+            samples = list(outcome.samples)
+            if request.latency_prompts > 0:
+                progress(f"Measuring latency on {request.latency_prompts} streamed prompts...")
+                lat_metrics, lat_samples = run_latency_probe(
+                    backend,
+                    smoke_prompts(request.latency_prompts),
+                    max_new_tokens=request.latency_max_new_tokens,
+                )
+                metrics += lat_metrics
+                samples += lat_samples
+        with session_scope(engine) as s:
+            mq.add_metrics(s, run_id, metrics)
+            sq.add_samples(s, run_id, samples)
+            rq.finish_run(s, run_id, status="completed")
+    except BaseException as exc:
+        message = one_line(str(exc)) if isinstance(exc, GemmawatchError) else one_line(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted by the user"
+        with session_scope(engine) as s:
+            rq.finish_run(s, run_id, status="failed", error=message)
+        progress(f"Run {run_id} failed: {message}")
+        raise
+    finally:
+        if backend is not None:
+            backend.close()
+    with session_scope(engine) as s:
+        seed_default_rules(s)
+        transitions = evaluate_run(s, run_id)
+    for t in transitions:
+        progress(f"Alert {t.get('state')}: {t.get('message')}")
+    return RunOutcome(run_id=run_id, target=info.name, status="completed", alerts=transitions)
