@@ -97,7 +97,10 @@ def parse_config(text: str, source: str = "<string>") -> GemmawatchConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source} must be a YAML mapping (targets:, alerts:, database:), got {type(data).__name__}")
+        raise ConfigError(
+            f"{source} must be a YAML mapping, got a {type(data).__name__}. "
+            "Fix: use top-level keys such as targets:, alerts:, database:"
+        )
     try:
         cfg = GemmawatchConfig.model_validate(data)
     except ValidationError as exc:
