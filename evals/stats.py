@@ -1,0 +1,175 @@
+"""Confidence intervals and percentiles for per-sample scores and timings.
+
+Every aggregate gemmawatch stores carries ``n`` and a confidence interval computed
+from the per-sample values, so a dashboard never shows a bare number:
+
+* 0/1 scores (``acc``, ``exact_match``, success flags) get the **Wilson score
+  interval**. Unlike the normal ("Wald") interval it stays inside [0, 1] and is
+  not degenerate at 0/n or n/n, which matters for the tiny ``--limit`` runs this
+  tool is used with.
+* Anything else gets a **percentile bootstrap**, vectorised with numpy and seeded,
+  so the same values always give the same interval.
+
+Empty input gives ``(nan, nan)``: there is no interval to report, and NaN cannot
+be mistaken for a real bound the way ``(0.0, 1.0)`` could.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from functools import partial
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "bootstrap_mean_ci",
+    "bootstrap_stat_ci",
+    "ci_for_values",
+    "is_binary",
+    "percentile",
+    "percentile_stat",
+    "wilson_interval",
+]
+
+#: A statistic over resamples: called as ``stat(array_2d, axis=1)`` and returning
+#: one value per row, like ``np.mean``, ``np.max`` or ``percentile_stat(95)``.
+StatFn = Callable[..., Any]
+
+NAN_INTERVAL = (math.nan, math.nan)
+
+#: Upper bound on resample-matrix cells held in memory at once (~16 MB of int64
+#: indices); larger problems are bootstrapped in chunks of resamples.
+_MAX_CELLS = 2_000_000
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``successes / n``.
+
+    Returns ``(nan, nan)`` when ``n == 0``. Raises ``ValueError`` when
+    ``successes`` is outside ``[0, n]``. Example: 8 of 10 at 95 % is
+    about ``(0.490, 0.943)``.
+    """
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return NAN_INTERVAL
+    z = _z(confidence)
+    p = successes / n
+    z2n = z * z / n
+    center = (p + z2n / 2.0) / (1.0 + z2n)
+    half = (z / (1.0 + z2n)) * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
+    # Clamp float noise at the edges (e.g. 1.0000000000000002 for n/n).
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def _as_array(values: Iterable[float] | npt.ArrayLike) -> npt.NDArray[np.float64]:
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    return arr.reshape(-1)
+
+
+def bootstrap_stat_ci(
+    values: Iterable[float] | npt.ArrayLike,
+    stat: StatFn,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval for any statistic of ``values``.
+
+    ``stat`` is applied to a ``(resamples, n)`` matrix as ``stat(m, axis=1)``.
+    One value gives ``(stat, stat)``; none gives ``(nan, nan)``. Bootstrap
+    intervals of extreme statistics (max, p95 of few values) are narrow and
+    biased low: the resamples can never exceed the largest observation.
+    """
+    arr = _as_array(values)
+    n = arr.size
+    if n == 0:
+        return NAN_INTERVAL
+    if n == 1:
+        only = float(stat(arr.reshape(1, 1), axis=1)[0])
+        return only, only
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    alpha = 1.0 - confidence
+    _z(confidence)  # validates confidence
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _MAX_CELLS // n)
+    stats: list[npt.NDArray[np.float64]] = []
+    done = 0
+    while done < n_resamples:
+        size = min(chunk, n_resamples - done)
+        idx = rng.integers(0, n, size=(size, n))
+        stats.append(np.asarray(stat(arr[idx], axis=1), dtype=np.float64))
+        done += size
+    lo, hi = np.quantile(np.concatenate(stats), [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+def bootstrap_mean_ci(
+    values: Iterable[float] | npt.ArrayLike,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval for the mean of ``values`` (seeded, vectorised)."""
+    return bootstrap_stat_ci(values, np.mean, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def is_binary(values: Iterable[float] | npt.ArrayLike) -> bool:
+    """True when every value is exactly 0 or 1 (bools included) and there is at least one."""
+    arr = _as_array(values)
+    return bool(arr.size) and bool(np.all((arr == 0.0) | (arr == 1.0)))
+
+
+def ci_for_values(
+    values: Iterable[float] | npt.ArrayLike, *, confidence: float = 0.95
+) -> tuple[float, float, int]:
+    """``(lo, hi, n)`` for the mean of per-sample values.
+
+    Wilson when all values are 0/1 (accuracy-like), else bootstrap of the mean.
+    NaN values are dropped first (they carry no evidence), and ``n`` counts what
+    is left.
+    """
+    arr = _as_array(values)
+    arr = arr[~np.isnan(arr)]
+    n = int(arr.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    if is_binary(arr):
+        lo, hi = wilson_interval(float(arr.sum()), n, confidence)
+    else:
+        lo, hi = bootstrap_mean_ci(arr, confidence=confidence)
+    return lo, hi, n
+
+
+def percentile(values: Iterable[float] | npt.ArrayLike, q: float) -> float:
+    """The ``q``-th percentile (0-100, linear interpolation as ``numpy.percentile``).
+
+    Linear interpolation is what vLLM's ``benchmark_serving`` reports, so our
+    p50/p95 are comparable with its numbers. Empty input gives ``nan``.
+    """
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile q must be in [0, 100], got {q}")
+    arr = _as_array(values)
+    if arr.size == 0:
+        return math.nan
+    return float(np.percentile(arr, q))
+
+
+def percentile_stat(q: float) -> StatFn:
+    """A :data:`StatFn` computing the ``q``-th percentile along an axis (for bootstrap_stat_ci)."""
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile q must be in [0, 100], got {q}")
+    return partial(np.percentile, q=q)
