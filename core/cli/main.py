@@ -31,29 +31,21 @@ app.add_typer(commands_db.app, name="db")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit status."""
+    """Entry point of the console script; returns the process exit status.
+
+    Typer runs in standalone mode, so usage errors print click's usage text and
+    exit 2 through SystemExit; our own errors are caught here.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="gemmawatch")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except GemmawatchError as exc:
         typer.echo(f"gemmawatch: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("gemmawatch: interrupted", err=True)
         return 130
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except (typer.Abort, EOFError):
-        typer.echo("gemmawatch: aborted", err=True)
-        return 1
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else 0
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 2
-        raise
     return 0
 
 
