@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 
 def _timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -49,13 +48,44 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             db = f"sqlite:///{tmp}/bench{i}.db"
-            gw = [sys.executable, "-m", "gemmawatch.cli.main", "eval", "--target", "gemma-3-270m",
-                  "--tasks", args.tasks, "--latency-prompts", "0", "--batch-size", str(args.batch_size),
-                  "--db", db, *limit]
-            lm = [sys.executable, "-m", "lm_eval", "--model", "hf",
-                  "--model_args", f"pretrained={model_dir},dtype=float32",
-                  "--include_path", str(suite_dir()), "--tasks", args.tasks, "--device", "cpu",
-                  "--batch_size", str(args.batch_size), "--log_samples", "--output_path", f"{tmp}/lm{i}", *limit]
+            gw = [
+                sys.executable,
+                "-m",
+                "gemmawatch.cli.main",
+                "eval",
+                "--target",
+                "gemma-3-270m",
+                "--tasks",
+                args.tasks,
+                "--latency-prompts",
+                "0",
+                "--batch-size",
+                str(args.batch_size),
+                "--db",
+                db,
+                *limit,
+            ]
+            lm = [
+                sys.executable,
+                "-m",
+                "lm_eval",
+                "--model",
+                "hf",
+                "--model_args",
+                f"pretrained={model_dir},dtype=float32",
+                "--include_path",
+                str(suite_dir()),
+                "--tasks",
+                args.tasks,
+                "--device",
+                "cpu",
+                "--batch_size",
+                str(args.batch_size),
+                "--log_samples",
+                "--output_path",
+                f"{tmp}/lm{i}",
+                *limit,
+            ]
             lm_times.append(_timed(lm, env))
             gw_times.append(_timed(gw, env))
             print(f"repeat {i + 1}: lm_eval {lm_times[-1]:.1f} s   gemmawatch {gw_times[-1]:.1f} s", flush=True)

@@ -73,8 +73,7 @@ def find_config(path: str | Path | None = None) -> Path | None:
         p = Path(explicit).expanduser()
         if not p.is_file():
             raise ConfigError(
-                f"Config file {p} does not exist. Fix: pass an existing file to --config "
-                f"(or unset {CONFIG_ENV})"
+                f"Config file {p} does not exist. Fix: pass an existing file to --config (or unset {CONFIG_ENV})"
             )
         return p
     implicit = Path.cwd() / DEFAULT_CONFIG_NAME

@@ -69,8 +69,7 @@ class Registry(Generic[T]):
             missing = exc.name or module_name
             hint = f"pip install 'gemmawatch[{entry.extra}]'" if entry.extra else f"pip install {missing}"
             raise MissingDependencyError(
-                f"The {self.kind} '{name}' needs the Python package '{missing}', which is not installed. "
-                f"Fix: {hint}"
+                f"The {self.kind} '{name}' needs the Python package '{missing}', which is not installed. Fix: {hint}"
             ) from exc
         obj: T = getattr(module, attr)
         self._loaded[name] = obj

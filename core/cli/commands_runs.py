@@ -35,7 +35,14 @@ def list_runs(
     print_table(
         ["id", "kind", "target", "status", "started", "finished"],
         [
-            [str(r["id"]), r["kind"], r["target"] or "-", r["status"], fmt_time(r["started_at"]), fmt_time(r["finished_at"])]
+            [
+                str(r["id"]),
+                r["kind"],
+                r["target"] or "-",
+                r["status"],
+                fmt_time(r["started_at"]),
+                fmt_time(r["finished_at"]),
+            ]
             for r in rows
         ],
     )

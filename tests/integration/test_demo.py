@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.integration.test_cli_contract import gw, runs_json
+from cli_support import gw, runs_json
 
 pytestmark = pytest.mark.model
 

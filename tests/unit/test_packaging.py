@@ -9,8 +9,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
-MAPPED_FOLDERS = {"core": "gemmawatch", "collectors": "gemmawatch.collectors", "evals": "gemmawatch.evals",
-                  "storage": "gemmawatch.storage", "dashboard": "gemmawatch.dashboard"}
+MAPPED_FOLDERS = {
+    "core": "gemmawatch",
+    "collectors": "gemmawatch.collectors",
+    "evals": "gemmawatch.evals",
+    "storage": "gemmawatch.storage",
+    "dashboard": "gemmawatch.dashboard",
+}
 
 
 def _package_for(folder: Path) -> str:
