@@ -1,0 +1,41 @@
+"""ORM models of every gemmawatch table, one module per aggregate.
+
+Import models from here (``from gemmawatch.storage.models import Run``);
+``Base.metadata`` holds the full schema that the migrations must match.
+"""
+
+from gemmawatch.storage.models.alert import ALERT_STATES, COMPARATORS, Alert, AlertRule
+from gemmawatch.storage.models.base import (
+    NAMING_CONVENTION,
+    Base,
+    BigIntId,
+    JSONType,
+    UTCDateTime,
+    as_utc,
+    utcnow,
+)
+from gemmawatch.storage.models.metric import MetricResult
+from gemmawatch.storage.models.run import RUN_STATUSES, Run
+from gemmawatch.storage.models.sample import Sample
+from gemmawatch.storage.models.target import Target
+from gemmawatch.storage.models.telemetry import TelemetrySample
+
+__all__ = [
+    "ALERT_STATES",
+    "COMPARATORS",
+    "NAMING_CONVENTION",
+    "RUN_STATUSES",
+    "Alert",
+    "AlertRule",
+    "Base",
+    "BigIntId",
+    "JSONType",
+    "MetricResult",
+    "Run",
+    "Sample",
+    "Target",
+    "TelemetrySample",
+    "UTCDateTime",
+    "as_utc",
+    "utcnow",
+]

@@ -1,0 +1,62 @@
+"""Telemetry readings: bulk storage, per-run series and SQL-side summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gemmawatch.storage.models import TelemetrySample
+from gemmawatch.storage.queries._rows import bulk_insert, prepare_rows, table_of
+
+_DEFAULTS: dict[str, Callable[[], Any]] = {"labels": dict}
+
+
+def add_telemetry(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Store readings (keys: run_id, host, source, metric, unit, value, ts, interval_s, labels).
+
+    ``run_id`` may be None (monitoring outside a run); ``labels`` defaults to
+    ``{}``; ``ts`` is an aware datetime (or epoch seconds). Returns how many.
+    """
+    return bulk_insert(s, TelemetrySample, prepare_rows(TelemetrySample, rows, defaults=_DEFAULTS))
+
+
+def telemetry_for_run(s: Session, run_id: int, metrics: list[str] | None = None) -> list[dict[str, Any]]:
+    """A run's readings in time order, optionally only ``metrics``; dicts of all columns."""
+    table = table_of(TelemetrySample)
+    query = select(table).where(table.c.run_id == run_id).order_by(table.c.ts, table.c.id)
+    if metrics is not None:
+        query = query.where(table.c.metric.in_(metrics))
+    return [dict(row) for row in s.execute(query).mappings()]
+
+
+def telemetry_summary(s: Session, run_id: int) -> list[dict[str, Any]]:
+    """Per (source, metric, unit) of a run: n, min, avg, max, interval_s (mean), first_ts, last_ts."""
+    t = table_of(TelemetrySample)
+    query = (
+        select(
+            t.c.source,
+            t.c.metric,
+            t.c.unit,
+            func.count().label("n"),
+            func.min(t.c.value).label("min"),
+            func.avg(t.c.value).label("avg"),
+            func.max(t.c.value).label("max"),
+            func.avg(t.c.interval_s).label("interval_s"),
+            func.min(t.c.ts).label("first_ts"),
+            func.max(t.c.ts).label("last_ts"),
+        )
+        .where(t.c.run_id == run_id)
+        .group_by(t.c.source, t.c.metric, t.c.unit)
+        .order_by(t.c.source, t.c.metric, t.c.unit)
+    )
+    summary = []
+    for row in s.execute(query).mappings():
+        item = dict(row)
+        # PostgreSQL's avg() may come back as Decimal; callers expect floats.
+        for key in ("min", "avg", "max", "interval_s"):
+            item[key] = float(item[key]) if item[key] is not None else None
+        summary.append(item)
+    return summary
