@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from gemmawatch.collectors.telemetry import (
     HostCollector,
     NvmlCollector,
@@ -19,17 +17,8 @@ from gemmawatch.storage.queries import runs as rq
 from gemmawatch.storage.queries import telemetry as teq
 
 
-@pytest.fixture
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The storage engineer's ``sqlite_url`` fixture when present, else a file under tmp_path."""
-    try:
-        return str(request.getfixturevalue("sqlite_url"))
-    except pytest.FixtureLookupError:
-        return f"sqlite:///{tmp_path / 'telemetry.db'}"
-
-
-def test_sampler_rows_land_in_the_database(url: str) -> None:
-    engine = get_engine(url)
+def test_sampler_rows_land_in_the_database(sqlite_url: str) -> None:
+    engine = get_engine(sqlite_url)
     with session_scope(engine) as s:
         run_id = rq.create_run(s, kind="eval", target_id=None, config={}, host="h", versions={})
     collectors = [HostCollector(), ProcessCollector(), NvmlCollector()]
