@@ -29,7 +29,7 @@ __all__ = [
 RUN_COLUMNS = ["id", "kind", "target", "label", "status", "started", "finished", "duration_s", "error"]
 
 
-def run_label(run: Mapping[str, Any]) -> str:
+def run_label(run: Mapping[Any, Any]) -> str:
     """Short, unique label of a run for selectors and legends: ``#12 gemma-3-270m``."""
     target = run.get("target") or "-"
     return f"#{run['id']} {target}"

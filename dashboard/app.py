@@ -1,0 +1,33 @@
+"""Streamlit entry script of the gemmawatch dashboard (``streamlit run .../app.py``).
+
+``streamlit run`` puts this file's folder on ``sys.path``, so every import
+here and in the pages is absolute (``gemmawatch.dashboard...``): a bare
+``import data`` would work by accident and load a second copy of the module.
+The database comes from ``GEMMAWATCH_DB`` (see ``data.db_url``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+__all__ = ["PAGES_DIR", "main"]
+
+#: Page scripts; Streamlit executes each as ``__main__``, which calls its ``render()``.
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+
+
+def main() -> None:
+    """Configure the app and run the selected page."""
+    st.set_page_config(page_title="gemmawatch", layout="wide")
+    pages = [
+        st.Page(PAGES_DIR / "overview.py", title="Overview", url_path="overview", default=True),
+        st.Page(PAGES_DIR / "run.py", title="Run", url_path="run"),
+        st.Page(PAGES_DIR / "compare.py", title="Compare", url_path="compare"),
+    ]
+    st.navigation(pages).run()
+
+
+if __name__ == "__main__":
+    main()

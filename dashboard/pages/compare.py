@@ -1,0 +1,79 @@
+"""Compare page: two or more runs side by side, with CIs, n and deltas against the first.
+
+Scores are only comparable when they were computed the same way, so the page
+warns when the runs disagree on producer or task version for a task.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from gemmawatch.dashboard import charts, data, tables, ui
+
+__all__ = ["render"]
+
+
+def render() -> None:
+    """Draw the Compare page."""
+    st.title("Compare runs")
+    ui.database_caption()
+    runs = data.runs()
+    if runs.empty:
+        ui.empty_state()
+        return
+    labels = {int(r["id"]): tables.run_label(r) for r in runs.to_dict("records")}
+    status = dict(zip(runs["id"].astype(int), runs["status"], strict=True))
+    chosen = st.multiselect(
+        "Runs (the first is the baseline for Δ)",
+        list(labels),
+        default=tables.default_compare_runs(runs),
+        format_func=lambda i: f"{labels[i]} · {status[i]}",
+        key="compare_runs",
+    )
+    if len(chosen) < 2:
+        st.info("Pick at least two runs to compare.")
+        return
+    metrics = data.metrics(chosen)
+    if metrics.empty:
+        st.info("The selected runs stored no metrics.")
+        return
+    _version_warnings(metrics)
+
+    st.subheader("Metrics side by side")
+    table = tables.compare_table(metrics, chosen, labels)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(c, format="%+.4g" if c.endswith("Δ") else "%.4g")
+            for c in table.columns
+            if c.endswith((" value", "Δ"))
+        },
+    )
+    st.caption("Δ = value minus the baseline's value; 95% CI per run; n = samples behind each value.")
+
+    order = {run_id: i for i, run_id in enumerate(chosen)}
+    ordered = metrics.assign(_order=metrics["run_id"].map(order)).sort_values(["_order", "task"])
+    tasks = sorted(ordered["task"].unique())
+    picked = st.multiselect("Tasks in the chart", tasks, default=tasks, key="compare_tasks")
+    st.plotly_chart(
+        charts.metric_bars_with_ci(ordered[ordered["task"].isin(picked)]),
+        key="compare_chart",
+    )
+
+
+def _version_warnings(metrics: pd.DataFrame) -> None:
+    columns = [c for c in ("producer", "producer_version", "task_version") if c in metrics.columns]
+    if not columns:
+        return
+    for task, part in metrics.groupby("task"):
+        versions = part[columns].astype(str).drop_duplicates()
+        if len(versions) > 1:
+            st.warning(
+                f"Task {task}: the runs used different producers or task versions; compare its scores with care."
+            )
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,148 @@
+"""Populate a database with realistic dashboard data, only through ``gemmawatch.storage.queries``.
+
+Two completed runs (targets gemma-3-270m and gemma-3-270m-bf16), each with
+lm-eval style metrics (n and 95 % CIs), latency metrics, 20 samples and a
+minute of telemetry at 0.5 s; plus one firing alert. Going through the query
+functions (not SQL) keeps the fixture valid whenever the schema changes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gemmawatch.storage.engine import get_engine, session_scope
+from gemmawatch.storage.queries.alerts import fire_alert, upsert_rule
+from gemmawatch.storage.queries.metrics import add_metrics
+from gemmawatch.storage.queries.runs import create_run, finish_run
+from gemmawatch.storage.queries.samples import add_samples
+from gemmawatch.storage.queries.targets import upsert_target
+from gemmawatch.storage.queries.telemetry import add_telemetry
+
+TARGETS = {
+    "gemma-3-270m": {"dtype": "float32", "acc": 0.45, "em": 0.30, "p50": 1.20},
+    "gemma-3-270m-bf16": {"dtype": "bfloat16", "acc": 0.40, "em": 0.20, "p50": 1.65},
+}
+MC_TASKS = ["smoke_mc_geography", "smoke_mc_science"]
+SAMPLES_PER_RUN = 20
+TELEMETRY_SECONDS = 60
+TELEMETRY_INTERVAL_S = 0.5
+HOST = "test-host"
+#: Text that must reach the page as plain text, never as markup (checked by the tests).
+MARKUP_OUTPUT = "<b>bold?</b> **not bold** <script>alert(1)</script>"
+
+
+@dataclass(frozen=True)
+class Populated:
+    """Ids of what :func:`populate` stored."""
+
+    run_ids: dict[str, int]  # target name -> run id
+    target_ids: dict[str, int]
+    alert_id: int
+
+
+def _wilson(successes: int, n: int) -> tuple[float, float]:
+    z = 1.959963984540054
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _metric(task: str, metric: str, value: float, n: int, ci: tuple[float, float], **extra: Any) -> dict[str, Any]:
+    row = {
+        "task": task, "metric": metric, "filter": "none", "value": value,
+        "stderr": math.sqrt(max(value * (1 - value), 0.0) / n) if value <= 1 else None,
+        "ci_low": ci[0], "ci_high": ci[1], "n": n, "higher_is_better": True,
+        "producer": "lm-eval", "producer_version": "0.4.13", "task_version": "1.0",
+    }  # fmt: skip
+    row.update(extra)
+    return row
+
+
+def _metrics(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for task in MC_TASKS:
+        successes = round(spec["acc"] * 10)
+        rows.append(_metric(task, "acc", successes / 10, 10, _wilson(successes, 10)))
+    em_hits = round(spec["em"] * 10)
+    rows.append(_metric("smoke_gen", "exact_match", em_hits / 10, 10, _wilson(em_hits, 10)))
+    p50 = spec["p50"]
+    latency = {"producer": "gemmawatch.latency", "producer_version": "0.1.0", "task_version": None}
+    rows.append(_metric("latency", "e2e_s_p50", p50, 8, (p50 * 0.8, p50 * 1.3), higher_is_better=False, **latency))
+    rows.append(_metric("latency", "output_tokens_per_s", 18.5 / p50, 8, (14 / p50, 22 / p50), **latency))
+    rows.append(_metric("latency", "success_rate", 1.0, 8, _wilson(8, 8), **latency))
+    return rows
+
+
+def _samples(rng: random.Random, spec: dict[str, Any], started: datetime) -> list[dict[str, Any]]:
+    rows = []
+    tasks = [*MC_TASKS, "smoke_gen"]
+    for i in range(SAMPLES_PER_RUN):
+        task = tasks[i % len(tasks)]
+        correct = rng.random() < spec["acc"]
+        output = MARKUP_OUTPUT if i == 0 else (" Paris" if correct else f" answer {i}")
+        out_tokens = 4 + i % 5
+        latency = spec["p50"] * rng.uniform(0.7, 1.4)
+        ttft = latency * 0.2
+        rows.append(
+            {
+                "task": task, "doc_id": i // len(tasks), "prompt": f"Question {i}: what is the capital of France?",
+                "output": output, "target": " Paris", "scores": {"acc" if task != "smoke_gen" else "exact_match":
+                                                                 float(correct)},
+                "latency_s": latency, "ttft_s": ttft, "tpot_s": (latency - ttft) / (out_tokens - 1),
+                "input_tokens": 12, "output_tokens": out_tokens, "token_source": "tokenizer", "error": None,
+                "started_at": started + timedelta(seconds=2 * i),
+            }
+        )  # fmt: skip
+    return rows
+
+
+def _telemetry(rng: random.Random, run_id: int, started: datetime) -> list[dict[str, Any]]:
+    rows = []
+    steps = int(TELEMETRY_SECONDS / TELEMETRY_INTERVAL_S)
+    for k in range(steps):
+        ts = started + timedelta(seconds=k * TELEMETRY_INTERVAL_S)
+        base = {"run_id": run_id, "host": HOST, "ts": ts, "interval_s": TELEMETRY_INTERVAL_S, "labels": {}}
+        rows.append({**base, "source": "psutil", "metric": "host.cpu.percent", "unit": "%",
+                     "value": 60 + 30 * math.sin(k / 10) + rng.uniform(-5, 5)})
+        rows.append({**base, "source": "psutil", "metric": "process.rss", "unit": "MB",
+                     "value": 1100 + 4 * k + rng.uniform(-10, 10)})
+    return rows
+
+
+def populate(url: str, *, seed: int = 0) -> Populated:
+    """Fill the database at ``url`` (created/migrated by ``get_engine``) and return the ids."""
+    rng = random.Random(seed)
+    engine = get_engine(url)
+    run_ids: dict[str, int] = {}
+    target_ids: dict[str, int] = {}
+    started = datetime.now(UTC) - timedelta(minutes=5)
+    with session_scope(engine) as s:
+        for name, spec in TARGETS.items():
+            target_id = upsert_target(
+                s, name=name, backend="transformers", model_id="bundled:gemma-3-270m", dtype=spec["dtype"],
+                quantization="Q4_K_M (dequantised)", options={},
+            )  # fmt: skip
+            run_id = create_run(
+                s, kind="eval", target_id=target_id, host=HOST, label="fixture",
+                config={"tasks": ["smoke"], "limit": 10, "batch_size": 8},
+                versions={"gemmawatch": "0.1.0", "lm_eval": "0.4.13", "torch": "2.13.0"},
+            )  # fmt: skip
+            add_metrics(s, run_id, _metrics(spec))
+            add_samples(s, run_id, _samples(rng, spec, started))
+            add_telemetry(s, _telemetry(rng, run_id, started))
+            finish_run(s, run_id, status="completed")
+            run_ids[name], target_ids[name] = run_id, target_id
+        rule_id = upsert_rule(
+            s, name="max_response_time", kind="threshold", metric="e2e_s_p50", comparator=">", threshold=1.5,
+            severity="warning", task="latency", description="Median response time above 1.5 s",
+        )  # fmt: skip
+        alert_id = fire_alert(
+            s, rule_id=rule_id, run_id=run_ids["gemma-3-270m-bf16"], target_id=target_ids["gemma-3-270m-bf16"],
+            value=TARGETS["gemma-3-270m-bf16"]["p50"], message="latency e2e_s_p50 = 1.65 > 1.5",
+        )  # fmt: skip
+    return Populated(run_ids=run_ids, target_ids=target_ids, alert_id=alert_id)

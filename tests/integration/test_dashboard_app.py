@@ -1,0 +1,160 @@
+"""The Streamlit app end to end in-process (AppTest): every page, empty and populated database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dashboard_fixtures import MARKUP_OUTPUT, SAMPLES_PER_RUN, Populated, populate
+from streamlit.testing.v1 import AppTest
+
+from gemmawatch.dashboard import app as app_module
+from gemmawatch.dashboard.ui import EMPTY_STATE
+
+APP = str(Path(app_module.__file__).resolve())
+PAGES = ["pages/overview.py", "pages/run.py", "pages/compare.py"]
+
+
+def _app(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page is not None:
+        at.query_params.update(query or {})
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _figures(at: AppTest) -> list[dict[str, Any]]:
+    # Plotly charts have no AppTest class: the figure JSON is in the proto's spec.
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: str(m.value) for m in at.metric}
+
+
+@pytest.fixture
+def empty_db(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("GEMMAWATCH_DB", sqlite_url)
+    return sqlite_url
+
+
+@pytest.fixture
+def populated(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Populated:
+    monkeypatch.setenv("GEMMAWATCH_DB", sqlite_url)
+    return populate(sqlite_url)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_database_shows_how_to_fill_it(empty_db: str, page: str) -> None:
+    at = _app(page)
+    assert [i.value for i in at.info] == [EMPTY_STATE]
+    assert "gemmawatch demo --no-dashboard" in EMPTY_STATE
+    assert not at.get("plotly_chart")
+    assert not at.error
+
+
+def test_empty_overview_kpis_are_zero(empty_db: str) -> None:
+    at = _app()
+    assert _metrics(at) == {"Runs": "0", "Completed": "0", "Failed": "0", "Firing alerts": "0"}
+
+
+def test_bad_database_url_is_one_error_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMMAWATCH_DB", "nosuchdialect://somewhere/db")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "\n" not in message and "GEMMAWATCH_DB" in message
+
+
+def test_overview_populated(populated: Populated) -> None:
+    at = _app()
+    assert _metrics(at) == {"Runs": "2", "Completed": "2", "Failed": "0", "Firing alerts": "1"}
+    runs, alerts = at.dataframe[0].value, at.dataframe[1].value
+    assert sorted(runs["id"]) == sorted(populated.run_ids.values())
+    assert set(runs["target"]) == {"gemma-3-270m", "gemma-3-270m-bf16"}
+    assert alerts["rule"].tolist() == ["max_response_time"]
+    assert alerts["value"].tolist() == [pytest.approx(1.65)]
+    (figure,) = _figures(at)
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    # Latest run of both targets, quality tasks only (latency is on the Run page).
+    assert {t["name"] for t in bars} == {f"#{i} {n}" for n, i in populated.run_ids.items()}
+    assert all("latency" not in t["x"] for t in bars)
+    assert all(t["error_y"]["arrayminus"] and t["error_y"]["array"] for t in bars)
+
+
+def test_run_page_from_query_param(populated: Populated) -> None:
+    run_id = populated.run_ids["gemma-3-270m"]
+    at = _app("pages/run.py", {"run": str(run_id)})
+    assert at.selectbox[0].value == run_id
+    assert at.header[0].value == f"Run #{run_id} · gemma-3-270m"
+    assert _metrics(at) == {"Status": "completed", "Backend": "transformers", "Dtype": "float32",
+                            "Kind": "eval", "Duration": _metrics(at)["Duration"]}  # fmt: skip
+    frames = [d.value for d in at.dataframe]
+    metrics = next(f for f in frames if "95% CI" in f.columns)
+    acc = metrics[(metrics["task"] == "smoke_mc_geography") & (metrics["metric"] == "acc")].iloc[0]
+    assert acc["value"] == pytest.approx(0.4) and acc["n"] == 10 and acc["95% CI"].startswith("[0.")
+    assert "lm-eval 0.4.13" in set(metrics["producer"])
+    samples = next(f for f in frames if "output" in f.columns)
+    assert len(samples) == 20 and at.number_input[0].max == 1
+    # Model output reaches the page as data (a dataframe cell), never as markup.
+    assert MARKUP_OUTPUT in set(samples["output"])
+    assert not any("<script>" in m.value for m in at.markdown)
+    telemetry = next(f for f in frames if "interval_s" in f.columns)
+    assert set(telemetry["metric"]) == {"host.cpu.percent", "process.rss"}
+    assert telemetry["interval_s"].tolist() == [0.5, 0.5] and telemetry["n"].tolist() == [120, 120]
+    assert any("0.5 s by psutil" in c.value for c in at.caption)
+    figures = _figures(at)
+    assert len(figures) == 3  # metric bars, latency histogram, telemetry timeline
+    kinds = [{t["type"] for t in f["data"]} for f in figures]
+    assert kinds == [{"bar"}, {"histogram"}, {"scatter"}]
+    assert sum(len(t["x"]) for t in figures[2]["data"]) == 240
+
+
+def test_run_page_unknown_run_falls_back_with_warning(populated: Populated) -> None:
+    at = _app("pages/run.py", {"run": "99999"})
+    assert at.warning and "does not exist" in at.warning[0].value
+    assert "99999" not in at.warning[0].value  # URL input is not echoed
+    assert at.selectbox[0].value == max(populated.run_ids.values())
+
+
+def test_run_page_sample_filters(populated: Populated) -> None:
+    at = _app("pages/run.py", {"run": str(populated.run_ids["gemma-3-270m"])})
+    at.selectbox(key=f"samples_task_{populated.run_ids['gemma-3-270m']}").set_value("smoke_gen").run()
+    assert not at.exception
+    samples = next(d.value for d in at.dataframe if "output" in d.value.columns)
+    assert set(samples["task"]) == {"smoke_gen"} and 0 < len(samples) < SAMPLES_PER_RUN
+    # Sample 2 is a smoke_gen item; the colon keeps "Question 2:" from matching other numbers.
+    at.text_input[0].input("question 2:").run()
+    samples = next(d.value for d in at.dataframe if "output" in d.value.columns)
+    assert samples["prompt"].tolist() == ["Question 2: what is the capital of France?"]
+    assert any(c.value.endswith("1 matching sample") for c in at.caption)
+    at.text_input[0].input("no such text anywhere").run()
+    assert any("No sample matches" in i.value for i in at.info)
+
+
+def test_compare_defaults_to_latest_run_per_target(populated: Populated) -> None:
+    at = _app("pages/compare.py")
+    ids = sorted(populated.run_ids.values())
+    assert sorted(at.multiselect[0].value) == ids
+    table = next(d.value for d in at.dataframe if any(c.endswith("Δ") for c in d.value.columns))
+    first, second = (f"#{i} {n}" for n, i in sorted(populated.run_ids.items(), key=lambda kv: kv[1]))
+    assert {f"{first} value", f"{first} 95% CI", f"{first} n", f"{second} value", f"{second} Δ"} <= set(table.columns)
+    row = table[(table["task"] == "smoke_gen") & (table["metric"] == "exact_match")].iloc[0]
+    assert row[f"{second} Δ"] == pytest.approx(row[f"{second} value"] - row[f"{first} value"])
+    assert row[f"{first} n"] == 10
+    (figure,) = _figures(at)
+    assert {t["name"] for t in figure["data"]} == {first, second}
+    assert all(t["error_y"]["symmetric"] is False for t in figure["data"])
+
+
+def test_compare_needs_two_runs(populated: Populated) -> None:
+    at = _app("pages/compare.py")
+    at.multiselect[0].set_value([populated.run_ids["gemma-3-270m"]]).run()
+    assert not at.exception
+    assert any("at least two" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
