@@ -17,7 +17,7 @@ be mistaken for a real bound the way ``(0.0, 1.0)`` could.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from statistics import NormalDist
 from typing import Any
@@ -26,14 +26,19 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "bootstrap_cluster_stat_ci",
     "bootstrap_mean_ci",
     "bootstrap_stat_ci",
     "ci_for_values",
     "is_binary",
     "percentile",
     "percentile_stat",
+    "stratified_bootstrap_mean_ci",
     "wilson_interval",
 ]
+
+#: Per-sample values: any iterable of numbers (None/NaN allowed where documented) or a numpy array.
+Values = Iterable[float | None] | npt.NDArray[Any]
 
 #: A statistic over resamples: called as ``stat(array_2d, axis=1)`` and returning
 #: one value per row, like ``np.mean``, ``np.max`` or ``percentile_stat(95)``.
@@ -72,13 +77,14 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     return max(0.0, center - half), min(1.0, center + half)
 
 
-def _as_array(values: Iterable[float] | npt.ArrayLike) -> npt.NDArray[np.float64]:
-    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
-    return arr.reshape(-1)
+def _as_array(values: Values) -> npt.NDArray[np.float64]:
+    # list() first: numpy cannot build a float array from a generator.
+    raw = values if isinstance(values, np.ndarray) else list(values)
+    return np.asarray(raw, dtype=np.float64).reshape(-1)
 
 
 def bootstrap_stat_ci(
-    values: Iterable[float] | npt.ArrayLike,
+    values: Values,
     stat: StatFn,
     *,
     confidence: float = 0.95,
@@ -116,8 +122,68 @@ def bootstrap_stat_ci(
     return float(lo), float(hi)
 
 
+def bootstrap_cluster_stat_ci(
+    clusters: Sequence[Sequence[float]],
+    stat: StatFn,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap resampling whole clusters, for values that are not independent.
+
+    Inter-token latencies of one request move together (same prompt length, same
+    machine state), so we resample *requests* and pool their gaps; treating every
+    gap as independent would give a falsely narrow interval. ``stat`` is called as
+    ``stat(array_1d, axis=0)``.
+    """
+    arrays = [np.asarray(c, dtype=np.float64).reshape(-1) for c in clusters]
+    arrays = [a for a in arrays if a.size]
+    if not arrays:
+        return NAN_INTERVAL
+    if len(arrays) == 1:
+        # One cluster: nothing to resample between; fall back to the values themselves.
+        return bootstrap_stat_ci(arrays[0], stat, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    _z(confidence)
+    alpha = 1.0 - confidence
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(arrays), size=(n_resamples, len(arrays)))
+    # Ragged clusters cannot be one matrix; the loop is fine at the sizes of a latency probe.
+    stats = np.array([float(stat(np.concatenate([arrays[i] for i in row]), axis=0)) for row in picks])
+    lo, hi = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+def stratified_bootstrap_mean_ci(
+    strata: Sequence[Sequence[float]],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap interval for the *unweighted* mean of per-stratum means.
+
+    This is the statistic of an lm-eval group with ``weight_by_size: false``
+    (every subtask counts once); each stratum is resampled on its own.
+    """
+    arrays = [np.asarray(s, dtype=np.float64).reshape(-1) for s in strata]
+    arrays = [a for a in arrays if a.size]
+    if not arrays:
+        return NAN_INTERVAL
+    _z(confidence)
+    alpha = 1.0 - confidence
+    rng = np.random.default_rng(seed)
+    means = np.zeros(n_resamples)
+    for arr in arrays:
+        idx = rng.integers(0, arr.size, size=(n_resamples, arr.size))
+        means += arr[idx].mean(axis=1)
+    means /= len(arrays)
+    lo, hi = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
 def bootstrap_mean_ci(
-    values: Iterable[float] | npt.ArrayLike,
+    values: Values,
     *,
     confidence: float = 0.95,
     n_resamples: int = 2000,
@@ -127,14 +193,14 @@ def bootstrap_mean_ci(
     return bootstrap_stat_ci(values, np.mean, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
-def is_binary(values: Iterable[float] | npt.ArrayLike) -> bool:
+def is_binary(values: Values) -> bool:
     """True when every value is exactly 0 or 1 (bools included) and there is at least one."""
     arr = _as_array(values)
     return bool(arr.size) and bool(np.all((arr == 0.0) | (arr == 1.0)))
 
 
 def ci_for_values(
-    values: Iterable[float] | npt.ArrayLike, *, confidence: float = 0.95
+    values: Values, *, confidence: float = 0.95
 ) -> tuple[float, float, int]:
     """``(lo, hi, n)`` for the mean of per-sample values.
 
@@ -154,7 +220,7 @@ def ci_for_values(
     return lo, hi, n
 
 
-def percentile(values: Iterable[float] | npt.ArrayLike, q: float) -> float:
+def percentile(values: Values, q: float) -> float:
     """The ``q``-th percentile (0-100, linear interpolation as ``numpy.percentile``).
 
     Linear interpolation is what vLLM's ``benchmark_serving`` reports, so our
