@@ -154,11 +154,14 @@ def metric_bars_with_ci(
                 col=col,
             )
             in_legend.add(name)
+    height = max(320, _ROW_HEIGHT * rows + 80)
+    top, bottom = (60 if title else 40), 80
     fig.update_layout(
         barmode="group",
-        height=max(320, _ROW_HEIGHT * rows + 80),
-        margin={"l": 40, "r": 20, "t": 60 if title else 40, "b": 40},
-        legend={"orientation": "h", "y": -0.08 if rows == 1 else -0.04},
+        height=height,
+        margin={"l": 40, "r": 20, "t": top, "b": bottom},
+        # Legend below the x tick labels: y is in plot-area fractions, so convert ~35 px.
+        legend={"orientation": "h", "yanchor": "top", "y": -35 / (height - top - bottom), "x": 0},
         title=title,
     )
     return fig

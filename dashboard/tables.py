@@ -94,9 +94,9 @@ def compare_table(metrics: pd.DataFrame, run_ids: Sequence[int], labels: Mapping
     """Side-by-side metrics of several runs, with the delta of each run against the first.
 
     One row per ``task`` / metric (with its filter), and for every run in
-    ``run_ids`` (in that order) the columns ``<label> value``, ``<label> 95% CI``,
-    ``<label> n``; every run after the first also gets ``<label> Δ`` (its value
-    minus the first run's). A metric that a run lacks stays empty rather than
+    ``run_ids`` (in that order) the columns ``<label> value``, ``<label> Δ``
+    (every run after the first: its value minus the first run's),
+    ``<label> 95% CI`` and ``<label> n``. A metric that a run lacks stays empty rather than
     being dropped, so a missing task is visible.
     """
     if metrics.empty or not run_ids:
@@ -107,20 +107,21 @@ def compare_table(metrics: pd.DataFrame, run_ids: Sequence[int], labels: Mapping
     keys = data[["task", "metric_key"]].drop_duplicates().sort_values(["task", "metric_key"])
     out = keys.rename(columns={"metric_key": "metric"}).reset_index(drop=True)
     base_values: pd.Series | None = None
-    for position, run_id in enumerate(run_ids):
+    for run_id in run_ids:
         label = labels.get(run_id, f"#{run_id}")
         part = data[data["run_id"] == run_id].drop_duplicates(["task", "metric_key"], keep="last")
         part = part.drop(columns=["metric"]).rename(columns={"metric_key": "metric"})
         merged = out[["task", "metric"]].merge(part, on=["task", "metric"], how="left")
         values = merged["value"].astype(float)
         out[f"{label} value"] = values
+        if base_values is None:
+            base_values = values
+        else:
+            # Next to the value it qualifies, so the comparison reads left to right.
+            out[f"{label} Δ"] = values - base_values
         bounds = zip(_column(merged, "ci_low"), _column(merged, "ci_high"), strict=True)
         out[f"{label} 95% CI"] = [format_ci(lo, hi) for lo, hi in bounds]
         out[f"{label} n"] = merged["n"].astype("Int64")
-        if position == 0:
-            base_values = values
-        elif base_values is not None:
-            out[f"{label} Δ"] = values - base_values
     return out
 
 

@@ -6,6 +6,8 @@ warns when the runs disagree on producer or task version for a task.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -42,16 +44,11 @@ def render() -> None:
 
     st.subheader("Metrics side by side")
     table = tables.compare_table(metrics, chosen, labels)
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            c: st.column_config.NumberColumn(c, format="%+.4g" if c.endswith("Δ") else "%.4g")
-            for c in table.columns
-            if c.endswith((" value", "Δ"))
-        },
+    st.dataframe(table, hide_index=True, column_config=_compare_columns(table, chosen, labels))
+    st.caption(
+        "Columns per run: value, Δ (value minus the baseline's, the first selected run), "
+        "95% confidence interval, n (samples behind the value). Hover a header for the run's target."
     )
-    st.caption("Δ = value minus the baseline's value; 95% CI per run; n = samples behind each value.")
 
     order = {run_id: i for i, run_id in enumerate(chosen)}
     ordered = metrics.assign(_order=metrics["run_id"].map(order)).sort_values(["_order", "task"])
@@ -61,6 +58,23 @@ def render() -> None:
         charts.metric_bars_with_ci(ordered[ordered["task"].isin(picked)]),
         key="compare_chart",
     )
+
+
+def _compare_columns(table: pd.DataFrame, chosen: list[int], labels: dict[int, str]) -> dict[str, Any]:
+    # Headers carry only "#id ...": full labels would push the deltas off-screen;
+    # the full run label is in each header's tooltip and in the selector above.
+    config: dict[str, Any] = {}
+    for run_id in chosen:
+        label = labels[run_id]
+        for suffix, column in (
+            ("value", st.column_config.NumberColumn(f"#{run_id}", format="%.4g", help=label)),
+            ("Δ", st.column_config.NumberColumn(f"#{run_id} Δ", format="%+.4g", help=f"{label} minus baseline")),
+            ("95% CI", st.column_config.TextColumn(f"#{run_id} 95% CI", help=label)),
+            ("n", st.column_config.NumberColumn(f"#{run_id} n", format="%d", help=label)),
+        ):
+            if f"{label} {suffix}" in table.columns:
+                config[f"{label} {suffix}"] = column
+    return config
 
 
 def _version_warnings(metrics: pd.DataFrame) -> None:

@@ -76,27 +76,25 @@ def _requested_run() -> int | None:
 def _header(summary: dict[str, Any]) -> None:
     info = summary.get("target_info") or {}
     st.header(f"Run #{summary['id']} · {summary.get('target') or '-'}")
-    cols = st.columns(5)
+    cols = st.columns(4)
     cols[0].metric("Status", summary["status"])
     cols[1].metric("Backend", info.get("backend") or "-")
     cols[2].metric("Dtype", info.get("dtype") or "-")
-    cols[3].metric("Kind", summary.get("kind") or "-")
-    cols[4].metric("Duration", _duration(summary))
+    cols[3].metric("Duration", _duration(summary))
     details = {
+        "kind": summary.get("kind"),
         "model_id": info.get("model_id"),
         "revision": info.get("revision"),
         "quantization": info.get("quantization"),
         "label": summary.get("label"),
         "host": summary.get("host"),
-        "started_at (UTC)": _iso(summary.get("started_at")),
-        "finished_at (UTC)": _iso(summary.get("finished_at")),
+        "started (UTC)": _iso(summary.get("started_at")),
+        "finished (UTC)": _iso(summary.get("finished_at")),
         "samples": summary.get("samples_count"),
         "telemetry rows": summary.get("telemetry_count"),
     }
-    st.dataframe(
-        pd.DataFrame({"field": list(details), "value": [_text(v) for v in details.values()]}),
-        hide_index=True,
-    )
+    # One row, one column per field: compact, and plain text whatever the values hold.
+    st.dataframe(pd.DataFrame([{k: _text(v) for k, v in details.items()}]), hide_index=True)
     if summary.get("error"):
         st.error("The run failed with this error:")
         st.code(str(summary["error"]), language=None, wrap_lines=True)

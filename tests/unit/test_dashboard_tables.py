@@ -84,7 +84,7 @@ def test_compare_table_side_by_side_with_delta() -> None:
     ]
     assert list(out.columns) == [
         "task", "metric", "#1 a value", "#1 a 95% CI", "#1 a n",
-        "#2 b value", "#2 b 95% CI", "#2 b n", "#2 b Δ",
+        "#2 b value", "#2 b Δ", "#2 b 95% CI", "#2 b n",
     ]
     mc = out[out["task"] == "mc"].iloc[0]
     assert mc["#2 b Δ"] == pytest.approx(0.25)
