@@ -17,7 +17,10 @@ YAML files for the tasks we use, so the choice cannot change a score.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import functools
+import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -140,6 +143,46 @@ def _cached_manager(paths: tuple[str, ...], include_defaults: bool) -> TaskManag
     return TaskManager(include_path=list(paths), include_defaults=include_defaults)
 
 
+def builtin_task_names(progress: Progress | None = None) -> frozenset[str]:
+    """Every name in lm-eval's built-in index, cached on disk per lm-eval install.
+
+    Only names: enough to tell "unknown" from "built-in" and to suggest close
+    matches without re-parsing ~14k YAML files (~10 s) on every typo.
+    """
+    if not _BUILTIN_NAMES:
+        _BUILTIN_NAMES.append(_read_or_build_builtin_names(progress))
+    return _BUILTIN_NAMES[0]
+
+
+#: Process-wide memo of builtin_task_names() (a list so no `global` statement is needed).
+_BUILTIN_NAMES: list[frozenset[str]] = []
+
+
+def _read_or_build_builtin_names(progress: Progress | None) -> frozenset[str]:
+    import lm_eval
+
+    from gemmawatch.collectors.bundled import cache_root
+
+    install = f"{lm_eval.__version__}:{Path(lm_eval.__file__).resolve().parent}"
+    digest = hashlib.sha256(install.encode()).hexdigest()[:16]
+    path = cache_root() / "lm-eval" / f"builtin-task-names-{digest}.json"
+    try:
+        return frozenset(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass
+    if progress is not None:
+        progress("Indexing lm-eval's built-in tasks (once per lm-eval install, about 10 s)...")
+    names = _cached_manager((), True).all_tasks
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(sorted(names)), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return frozenset(names)
+
+
 def _members_known(name: str, index: dict[str, Any], seen: set[str] | None = None) -> bool:
     """True when ``name`` and (for groups) every referenced member is in ``index``."""
     from lm_eval.tasks._index import Kind
@@ -183,23 +226,30 @@ def _is_glob(name: str) -> bool:
     return any(ch in name for ch in "*?[")
 
 
+def _paths(include_path: Sequence[Path] | None) -> tuple[str, ...]:
+    return tuple(str(Path(p).expanduser().resolve()) for p in [*_suite_dirs(), *(include_path or [])])
+
+
 def task_manager(
     tasks: Sequence[str], include_path: Sequence[Path] | None = None, progress: Progress | None = None
 ) -> TaskManager:
-    """A TaskManager that knows every name in ``tasks`` if any does (see module docstring)."""
+    """A TaskManager that knows every name in ``tasks`` (resolved names, no globs).
+
+    The small index (bundled suites + include paths) when it holds every name and
+    group member, else the full one (see module docstring).
+    """
     set_offline_env()
-    paths = tuple(str(Path(p).expanduser().resolve()) for p in [*_suite_dirs(), *(include_path or [])])
+    paths = _paths(include_path)
     small = _cached_manager(paths, False)
-    index = small.task_index
-    if all(_is_yaml_path(t) or (not _is_glob(t) and _members_known(t, index)) for t in tasks):
+    if all(_is_yaml_path(t) or _members_known(t, small.task_index) for t in tasks):
         return small
     if progress is not None:
-        progress("Indexing lm-eval's built-in tasks (about 10 s)...")
+        progress("Loading lm-eval's built-in task index (about 10 s)...")
     return _cached_manager(paths, True)
 
 
-def _unknown(name: str, known: Sequence[str]) -> UnknownNameError:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+def _unknown(name: str, known: Iterable[str]) -> UnknownNameError:
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return UnknownNameError(f"Unknown task '{name}'.{hint} {_FIX_UNKNOWN}")
 
@@ -219,18 +269,21 @@ def resolve_tasks(
     if not tasks:
         raise UnknownNameError(f"No tasks given. {_FIX_UNKNOWN}")
     validate_include_paths(include_path or [])
-    tm = task_manager(tasks, include_path, progress)
+    set_offline_env()
+    local = set(_cached_manager(_paths(include_path), False).all_tasks)
     resolved: list[str] = []
     for name in tasks:
         if _is_yaml_path(name):
             validate_yaml_file(Path(name).expanduser())
             matches = [name]
         elif _is_glob(name):
-            matches = tm.match_tasks([name])
+            matches = fnmatch.filter(sorted(local | builtin_task_names(progress)), name)
+        elif name in local or name in builtin_task_names(progress):
+            matches = [name]
         else:
-            matches = [name] if name in tm.all_tasks else []
+            matches = []
         if not matches:
-            raise _unknown(name, tm.all_tasks)
+            raise _unknown(name, local | builtin_task_names(progress))
         resolved += [m for m in matches if m not in resolved]
     return resolved
 
