@@ -146,3 +146,20 @@ def populate(url: str, *, seed: int = 0) -> Populated:
             value=TARGETS["gemma-3-270m-bf16"]["p50"], message="latency e2e_s_p50 = 1.65 > 1.5",
         )  # fmt: skip
     return Populated(run_ids=run_ids, target_ids=target_ids, alert_id=alert_id)
+
+
+#: Error text of the failed run :func:`add_unfinished_runs` stores.
+FAILED_ERROR = "BackendError: out of memory while loading gemma-3-270m. Fix: use --dtype bfloat16"
+
+
+def add_unfinished_runs(url: str, *, seed: int = 1) -> dict[str, int]:
+    """Add a failed run and a still-running one (with telemetry) to gemma-3-270m; returns their ids."""
+    rng = random.Random(seed)
+    with session_scope(get_engine(url)) as s:
+        target_id = upsert_target(s, name="gemma-3-270m", backend="transformers", model_id="bundled:gemma-3-270m",
+                                  dtype="float32")  # fmt: skip
+        failed = create_run(s, kind="eval", target_id=target_id, host=HOST, config={}, versions={})
+        finish_run(s, failed, status="failed", error=FAILED_ERROR)
+        running = create_run(s, kind="eval", target_id=target_id, host=HOST, config={}, versions={})
+        add_telemetry(s, _telemetry(rng, running, datetime.now(UTC) - timedelta(seconds=TELEMETRY_SECONDS)))
+    return {"failed": failed, "running": running}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_fixtures import MARKUP_OUTPUT, SAMPLES_PER_RUN, Populated, populate
+from dashboard_fixtures import FAILED_ERROR, MARKUP_OUTPUT, SAMPLES_PER_RUN, Populated, add_unfinished_runs, populate
 from streamlit.testing.v1 import AppTest
 
 from gemmawatch.dashboard import app as app_module
@@ -115,6 +115,20 @@ def test_run_page_from_query_param(populated: Populated) -> None:
     kinds = [{t["type"] for t in f["data"]} for f in figures]
     assert kinds == [{"bar"}, {"histogram"}, {"scatter"}]
     assert sum(len(t["x"]) for t in figures[2]["data"]) == 240
+
+
+def test_failed_and_running_runs(populated: Populated, sqlite_url: str) -> None:
+    extra = add_unfinished_runs(sqlite_url)
+    at = _app()
+    assert _metrics(at)["Failed"] == "1" and _metrics(at)["Runs"] == "4"
+    at = _app("pages/run.py", {"run": str(extra["failed"])})
+    assert at.error and "failed" in at.error[0].value
+    assert FAILED_ERROR in [c.value for c in at.code]  # the error as plain text
+    assert any("no metrics" in i.value for i in at.info) and any("no samples" in i.value for i in at.info)
+    # A running run redraws its telemetry panel on a timer (fragment); it must render the same.
+    at = _app("pages/run.py", {"run": str(extra["running"])})
+    assert _metrics(at)["Status"] == "running" and _metrics(at)["Duration"] == "-"
+    assert len(_figures(at)) == 1 and {t["type"] for t in _figures(at)[0]["data"]} == {"scatter"}
 
 
 def test_run_page_unknown_run_falls_back_with_warning(populated: Populated) -> None:
