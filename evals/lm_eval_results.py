@@ -15,6 +15,7 @@ stay None.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +25,10 @@ from gemmawatch.evals import stats
 __all__ = ["PRODUCER", "metric_rows", "provenance", "sample_rows", "task_hashes"]
 
 PRODUCER = "lm-eval"
-#: Model-argument keys that may carry credentials; never stored.
-_SECRET_HINTS = ("key", "token", "secret", "password", "auth", "credential")
+#: Words in model-argument keys that mark credentials; such keys are never stored.
+_SECRET_WORDS = frozenset(
+    {"key", "apikey", "token", "secret", "password", "passwd", "auth", "authorization", "credential", "credentials"}
+)
 
 Timings = Mapping[tuple[str, int], Any]  # (task, doc_id) -> BatchTiming-like (latency_s, batch_size, started_at)
 
@@ -288,14 +291,22 @@ def sample_rows(
 # ---------------------------------------------------------------- provenance
 
 
+def _secret(key: Any) -> bool:
+    words = re.split(r"[^a-z0-9]+", str(key).lower())
+    return any(w in _SECRET_WORDS for w in words)
+
+
 def redact(args: Any) -> Any:
-    """Model arguments with anything credential-like removed (dict or "k=v,k=v" string)."""
+    """Model arguments without credential-like keys: nested mappings, or a "k=v,k=v" string.
+
+    Keys are split into words, so ``api_key``/``hf_token``/``auth_header`` go but
+    ``tokenizer``/``max_tokens`` stay. Other values pass through unchanged.
+    """
     if isinstance(args, str):
         parts = [p for p in args.split(",") if p]
-        kept = [p for p in parts if not any(h in p.split("=", 1)[0].lower() for h in _SECRET_HINTS)]
-        return ",".join(kept)
+        return ",".join(p for p in parts if "=" not in p or not _secret(p.split("=", 1)[0]))
     if isinstance(args, Mapping):
-        return {k: v for k, v in args.items() if not any(h in str(k).lower() for h in _SECRET_HINTS)}
+        return {k: (v if isinstance(v, str) else redact(v)) for k, v in args.items() if not _secret(k)}
     return args
 
 

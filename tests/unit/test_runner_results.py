@@ -175,10 +175,12 @@ def test_task_hashes_match_lm_eval_tracker_formula(res: dict[str, Any]) -> None:
 
 def test_provenance_redacts_secrets_and_keeps_versions(res: dict[str, Any]) -> None:
     res2 = copy.deepcopy(res)
-    res2["config"]["model_args"] = "pretrained=x,api_key=sk-123,token=abc,dtype=float32"
-    prov = convert.provenance(res2, extra_config={"auth_header": "Bearer y", "batch_size": 8})
-    assert prov["config"]["model_args"] == "pretrained=x,dtype=float32"
+    res2["config"]["model_args"] = "pretrained=x,api_key=sk-123,token=abc,tokenizer=/t,dtype=float32"
+    extra = {"auth_header": "Bearer y", "batch_size": 8, "target": {"options": {"HF_TOKEN": "t", "path": "/a/token"}}}
+    prov = convert.provenance(res2, extra_config=extra)
+    assert prov["config"]["model_args"] == "pretrained=x,tokenizer=/t,dtype=float32"
     assert "auth_header" not in prov["config"] and prov["config"]["batch_size"] == 8
+    assert prov["config"]["target"]["options"] == {"path": "/a/token"}
     assert prov["lm_eval_version"] == "0.4.13" and prov["transformers_version"]
     assert prov["versions"]["smoke_gen"] == 1.0 and prov["n-shot"]["smoke_gen"] == 0
     assert set(prov["task_hashes"]) == set(res["samples"])
