@@ -117,7 +117,8 @@ def metric_bars_with_ci(
     data["_facet"] = [metric_key(m, f) for m, f in zip(data["metric"].tolist(), filters, strict=True)]
     facets = list(dict.fromkeys(data["_facet"]))
     series_values = list(dict.fromkeys(data[series].astype(str)))
-    cols = max(1, min(max_cols, len(facets)))
+    # Many facets (the latency probe has ~9 metrics): one more column keeps rows few.
+    cols = max(1, min(max_cols + (len(facets) > 2 * max_cols), len(facets)))
     rows = math.ceil(len(facets) / cols)
     fig = make_subplots(
         rows=rows,
@@ -159,6 +160,8 @@ def metric_bars_with_ci(
     fig.update_layout(
         barmode="group",
         height=height,
+        # A legend with one entry only repeats the page header.
+        showlegend=len(series_values) > 1,
         margin={"l": 40, "r": 20, "t": top, "b": bottom},
         # Legend below the x tick labels: y is in plot-area fractions, so convert ~35 px.
         legend={"orientation": "h", "yanchor": "top", "y": -35 / (height - top - bottom), "x": 0},

@@ -16,6 +16,7 @@ import pandas as pd
 from gemmawatch.dashboard.charts import metric_key
 
 __all__ = [
+    "LATENCY_TASK",
     "RUN_COLUMNS",
     "compare_table",
     "default_compare_runs",
@@ -23,7 +24,11 @@ __all__ = [
     "metrics_table",
     "run_label",
     "runs_frame",
+    "split_latency",
 ]
+
+#: Task name of the latency probe's metrics (seconds, tokens/s): charted apart from scores.
+LATENCY_TASK = "latency"
 
 #: Columns of the runs table, in display order.
 RUN_COLUMNS = ["id", "kind", "target", "label", "status", "started", "finished", "duration_s", "error"]
@@ -136,3 +141,11 @@ def default_compare_runs(runs: pd.DataFrame) -> list[int]:
     done = runs[runs["status"] == "completed"].sort_values("id")
     latest = done.groupby("target", dropna=False, sort=False)["id"].max()
     return sorted(int(i) for i in latest.tolist())
+
+
+def split_latency(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(scores, latency)``: quality metrics and the latency probe's metrics, charted separately."""
+    if metrics.empty or "task" not in metrics.columns:
+        return metrics, metrics.iloc[0:0]
+    is_latency = metrics["task"] == LATENCY_TASK
+    return metrics[~is_latency], metrics[is_latency]

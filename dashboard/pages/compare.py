@@ -53,11 +53,14 @@ def render() -> None:
     order = {run_id: i for i, run_id in enumerate(chosen)}
     ordered = metrics.assign(_order=metrics["run_id"].map(order)).sort_values(["_order", "task"])
     tasks = sorted(ordered["task"].unique())
-    picked = st.multiselect("Tasks in the chart", tasks, default=tasks, key="compare_tasks")
-    st.plotly_chart(
-        charts.metric_bars_with_ci(ordered[ordered["task"].isin(picked)]),
-        key="compare_chart",
-    )
+    picked = st.multiselect("Tasks in the charts", tasks, default=tasks, key="compare_tasks")
+    scores, latency = tables.split_latency(ordered[ordered["task"].isin(picked)])
+    if not scores.empty:
+        st.markdown("**Scores**")
+        st.plotly_chart(charts.metric_bars_with_ci(scores), key="compare_scores_chart")
+    if not latency.empty:
+        st.markdown("**Latency probe**")
+        st.plotly_chart(charts.metric_bars_with_ci(latency), key="compare_latency_chart")
 
 
 def _compare_columns(table: pd.DataFrame, chosen: list[int], labels: dict[int, str]) -> dict[str, Any]:

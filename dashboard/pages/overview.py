@@ -92,7 +92,7 @@ def _latest_scores(runs: pd.DataFrame) -> None:
         st.info("These runs stored no metrics.")
         return
     # Quality scores only: latency has its own scale and lives on the Run page.
-    scores = metrics[metrics["task"] != "latency"]
+    scores, _ = tables.split_latency(metrics)
     st.plotly_chart(charts.metric_bars_with_ci(scores if not scores.empty else metrics), key="overview_scores")
     st.caption("Error bars: 95% confidence intervals from per-sample scores.")
 

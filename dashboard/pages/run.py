@@ -135,7 +135,13 @@ def _metrics_section(summary: dict[str, Any]) -> None:
         },
     )
     frame = pd.DataFrame(rows).assign(run_label=tables.run_label(summary))
-    st.plotly_chart(charts.metric_bars_with_ci(frame), key="run_metrics_chart")
+    scores, latency = tables.split_latency(frame)
+    if not scores.empty:
+        st.markdown("**Scores**")
+        st.plotly_chart(charts.metric_bars_with_ci(scores), key="run_scores_chart")
+    if not latency.empty:
+        st.markdown("**Latency probe**")
+        st.plotly_chart(charts.metric_bars_with_ci(latency), key="run_latency_chart")
     st.caption("One panel per metric (own scale); error bars are 95% confidence intervals over n samples.")
 
 

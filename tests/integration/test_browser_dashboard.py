@@ -89,8 +89,8 @@ def test_every_page_renders_charts_without_exceptions(server: tuple[str, Populat
     # (screenshot name, path, plotly charts expected, text that must be visible)
     pages = [
         ("overview", "/", 1, "Firing alerts"),
-        ("run", f"/run?run={run_id}", 3, f"Run #{run_id} · gemma-3-270m"),
-        ("compare", "/compare", 1, "Metrics side by side"),
+        ("run", f"/run?run={run_id}", 4, f"Run #{run_id} · gemma-3-270m"),
+        ("compare", "/compare", 2, "Metrics side by side"),
     ]
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:

@@ -111,10 +111,16 @@ def test_run_page_from_query_param(populated: Populated) -> None:
     assert telemetry["interval_s"].tolist() == [0.5, 0.5] and telemetry["n"].tolist() == [120, 120]
     assert any("0.5 s by psutil" in c.value for c in at.caption)
     figures = _figures(at)
-    assert len(figures) == 3  # metric bars, latency histogram, telemetry timeline
+    # score bars, latency-probe bars, per-sample latency histogram, telemetry timeline
     kinds = [{t["type"] for t in f["data"]} for f in figures]
-    assert kinds == [{"bar"}, {"histogram"}, {"scatter"}]
-    assert sum(len(t["x"]) for t in figures[2]["data"]) == 240
+    assert kinds == [{"bar"}, {"bar"}, {"histogram"}, {"scatter"}]
+    assert {x for t in figures[0]["data"] for x in t["x"]} == {"smoke_gen", "smoke_mc_geography", "smoke_mc_science"}
+    assert {x for t in figures[1]["data"] for x in t["x"]} == {"latency"}
+    assert sum(len(t["x"]) for t in figures[3]["data"]) == 240
+    # The detail view shows the chosen sample's full text as plain code blocks.
+    markup_row = samples.index[samples["output"] == MARKUP_OUTPUT][0]
+    at.selectbox(key="sample_detail").set_value(int(markup_row)).run()
+    assert MARKUP_OUTPUT in [c.value for c in at.code]
 
 
 def test_failed_and_running_runs(populated: Populated, sqlite_url: str) -> None:
@@ -163,9 +169,10 @@ def test_compare_defaults_to_latest_run_per_target(populated: Populated) -> None
     row = table[(table["task"] == "smoke_gen") & (table["metric"] == "exact_match")].iloc[0]
     assert row[f"{second} Δ"] == pytest.approx(row[f"{second} value"] - row[f"{first} value"])
     assert row[f"{first} n"] == 10
-    (figure,) = _figures(at)
-    assert {t["name"] for t in figure["data"]} == {first, second}
-    assert all(t["error_y"]["symmetric"] is False for t in figure["data"])
+    scores, latency = _figures(at)
+    assert {t["name"] for t in scores["data"]} == {first, second}
+    assert all(t["error_y"]["symmetric"] is False for t in scores["data"] + latency["data"])
+    assert {x for t in latency["data"] for x in t["x"]} == {"latency"}
 
 
 def test_compare_needs_two_runs(populated: Populated) -> None:

@@ -70,6 +70,13 @@ def test_metric_bars_facet_per_metric_and_trace_per_run() -> None:
     # Each facet sits on its own axis, so scales never mix.
     assert len({t.yaxis for t in fig.data}) == 3
     assert fig.layout.barmode == "group"
+    assert fig.layout.showlegend is True
+
+
+def test_metric_bars_single_series_has_no_legend() -> None:
+    fig = charts.metric_bars_with_ci(_metrics_frame().assign(run_label="#1 a"))
+    assert fig.layout.showlegend is False
+    assert {t.name for t in fig.data} == {"#1 a"}
 
 
 def test_metric_bars_falls_back_to_run_id_labels() -> None:

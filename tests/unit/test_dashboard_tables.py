@@ -113,3 +113,11 @@ def test_default_compare_runs_latest_completed_per_target() -> None:
     )
     assert tables.default_compare_runs(frame) == [2, 3]
     assert tables.default_compare_runs(tables.runs_frame([])) == []
+
+
+def test_split_latency() -> None:
+    scores, latency = tables.split_latency(_metrics())
+    assert set(scores["task"]) == {"mc", "gen"} and set(latency["task"]) == {"latency"}
+    assert len(scores) + len(latency) == len(_metrics())
+    empty_scores, empty_latency = tables.split_latency(pd.DataFrame())
+    assert empty_scores.empty and empty_latency.empty
