@@ -142,7 +142,8 @@ def bundled_gguf_path() -> Path:
     return target
 
 
-def _marker_ok(model_dir: Path) -> bool:
+def is_valid_model_dir(model_dir: Path) -> bool:
+    """True when ``model_dir`` holds a finished conversion of the current GGUF (marker checked)."""
     try:
         marker = json.loads((model_dir / MARKER_NAME).read_text())
     except (OSError, ValueError):
@@ -161,11 +162,11 @@ def converted_model_dir(dtype: str | None = None) -> Path:
         raise BackendError(f"Unsupported dtype '{dtype}'. Fix: use float32, bfloat16 or float16")
     models = cache_root() / "models"
     final = models / MODEL_DIR_NAME
-    if _marker_ok(final):
+    if is_valid_model_dir(final):
         return final
     gguf = bundled_gguf_path()
     with _file_lock(models / f".{MODEL_DIR_NAME}.lock"):
-        if _marker_ok(final):
+        if is_valid_model_dir(final):
             return final
         _convert(gguf, final)
     return final

@@ -213,7 +213,7 @@ class TransformersBackend:
         for i in indices:
             try:
                 encoded[i] = self.encode(requests[i])
-            except BackendError as exc:  # e.g. chat prompt without a template: this request only
+            except Exception as exc:  # e.g. chat prompt without a template: fails this request only
                 results[i] = self._failed(exc, started_at, time.perf_counter() - t0)
         live = [i for i in indices if i in encoded]
         if not live:
