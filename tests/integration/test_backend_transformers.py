@@ -211,3 +211,18 @@ def test_missing_hub_model_is_a_one_line_offline_error() -> None:
         "Model 'google/gemma-does-not-exist-42' is not available offline. Fix: download it once with "
         "`huggingface-cli download google/gemma-does-not-exist-42` or pass a local path"
     )
+
+
+def test_gguf_is_assembled_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gemmawatch.collectors.bundled import CACHE_ENV, bundled_gguf_path
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    path = bundled_gguf_path()
+    assert path.parent == tmp_path / "gguf" and path.stat().st_size == 253_113_024
+    assert path.with_name(path.name + ".sha256").read_text().strip() == gguf_sha256()
+    start = time.perf_counter()
+    assert bundled_gguf_path() == path and time.perf_counter() - start < 0.5  # no re-hash
+    with path.open("r+b") as handle:  # a truncated file is detected and rebuilt
+        handle.truncate(1000)
+    assert bundled_gguf_path().stat().st_size == 253_113_024
+    assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
