@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +120,15 @@ def test_every_page_renders_charts_without_exceptions(server: tuple[str, Populat
             browser.close()
     for name in [*(p[0] for p in pages), "run_telemetry"]:
         assert (SCREENSHOTS / f"dashboard_{name}.png").stat().st_size > 10_000
+
+
+def test_missing_chromium_fails_with_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("GEMMAWATCH_SKIP_BROWSER", raising=False)
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
+        _require_chromium()
+    monkeypatch.setenv("GEMMAWATCH_SKIP_BROWSER", "1")
+    with pytest.raises(pytest.skip.Exception):
+        _require_chromium()
