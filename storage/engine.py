@@ -48,6 +48,9 @@ _DRIVER_HINTS = {
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+# alembic keeps the running migration in module globals (alembic.context/op),
+# so two threads must never migrate at once, even different databases.
+_alembic_lock = threading.RLock()
 
 
 def default_url() -> str:
@@ -253,6 +256,8 @@ def _connect_error(masked: str, exc: DBAPIError, *, doing: str = "connect to") -
         fix = f"create it (createdb NAME) or pass a different {_WHERE}"
     elif "password" in lowered or "authentication" in lowered:
         fix = f"check the user and password in the URL ({_WHERE})"
+    elif "database is locked" in lowered:
+        fix = "another process is writing to it for too long; retry when it is done"
     elif "unable to open database file" in lowered or "readonly" in lowered:
         fix = f"pass a writable file path ({_WHERE})"
     else:
@@ -347,7 +352,7 @@ def _upgrade(engine: Engine) -> None:
     else:
         migrator = engine
     try:
-        with migrator.begin() as conn:
+        with _alembic_lock, migrator.begin() as conn:
             if engine.dialect.name == "postgresql":
                 # Transaction-scoped: released by the commit/rollback, even if we crash.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})

@@ -41,6 +41,7 @@ def prepare_rows(
     name = table.name
     columns = {c.key: c for c in table.columns if not c.primary_key}
     defaults = defaults or {}
+    fixed = fixed or {}
     prepared: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         unknown = set(row) - set(columns) - {"id"}
@@ -48,18 +49,23 @@ def prepare_rows(
             raise ValueError(
                 f"{name} row {index}: unknown field(s) {sorted(unknown)}; expected some of {sorted(columns)}"
             )
+        missing = [
+            key
+            for key, column in columns.items()
+            if key not in row and key not in fixed and key not in defaults and not column.nullable
+        ]
+        if missing:
+            raise ValueError(f"{name} row {index}: missing required field(s) {missing}")
         out: dict[str, Any] = {}
         for key, column in columns.items():
-            if fixed is not None and key in fixed:
+            if key in fixed:
                 value = fixed[key]
             elif key in row:
                 value = row[key]
             elif key in defaults:
                 value = defaults[key]()
-            elif column.nullable:
-                value = None
             else:
-                raise ValueError(f"{name} row {index}: missing required field '{key}'")
+                value = None
             if isinstance(column.type, Double) and isinstance(value, float) and not math.isfinite(value):
                 if not column.nullable:
                     raise ValueError(f"{name} row {index}: '{key}' is {value}, a finite number is required")
