@@ -301,6 +301,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, foreign_keys: bool =
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
     finally:
         cursor.close()
+    # SQLite's lower() folds ASCII only; case-insensitive search ("École" vs
+    # "école") should behave as on PostgreSQL.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _migration_engine(url: URL) -> Engine:
@@ -376,3 +383,6 @@ def _upgrade(engine: Engine) -> None:
     finally:
         if migrator is not engine:
             migrator.dispose()
+            # SQLite connections opened before the migration keep a stale schema
+            # for PRAGMA-based introspection (index_list...): start fresh ones.
+            engine.dispose()
