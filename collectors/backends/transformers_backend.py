@@ -256,7 +256,7 @@ class TransformersBackend:
         )
         temperature = requests[0].temperature
         sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": temperature}
+            {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}  # plain temperature sampling
             if temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )

@@ -154,6 +154,19 @@ def test_greedy_generate_is_deterministic_and_counts_tokens(gemma_backend: Trans
     assert first.ttft_s is None and first.itl_s == [] and first.tpot_s is None
 
 
+def test_sampling_requests_are_batched_apart_and_answered_in_order(gemma_backend: TransformersBackend) -> None:
+    requests = [
+        GenerationRequest("Once upon a time", max_new_tokens=4, temperature=1.0),
+        GenerationRequest(FRANCE, max_new_tokens=4),
+        GenerationRequest("Once upon a time", max_new_tokens=3, temperature=1.0),
+    ]
+    sampled, greedy, sampled_short = gemma_backend.generate(requests)
+    assert all(r.ok for r in (sampled, greedy, sampled_short))
+    assert (sampled.output_tokens, greedy.output_tokens, sampled_short.output_tokens) == (4, 4, 3)
+    assert sampled.e2e_s == sampled_short.e2e_s != greedy.e2e_s  # greedy and sampled ran as separate batches
+    assert greedy.text == gemma_backend.generate([requests[1]])[0].text
+
+
 def test_stop_strings_end_generation_and_are_trimmed(gemma_backend: TransformersBackend) -> None:
     free = gemma_backend.generate([GenerationRequest("One, two, three,", max_new_tokens=8)])[0]
     assert "," in free.text  # the model continues the list, so the stop below is real
