@@ -12,6 +12,7 @@ from gemmawatch.storage.models.base import (
     JSONType,
     UTCDateTime,
     as_utc,
+    json_dumps,
     utcnow,
 )
 from gemmawatch.storage.models.metric import MetricResult
@@ -37,5 +38,6 @@ __all__ = [
     "TelemetrySample",
     "UTCDateTime",
     "as_utc",
+    "json_dumps",
     "utcnow",
 ]

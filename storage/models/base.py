@@ -12,6 +12,8 @@ live here so that no model has to think about the dialect:
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +50,25 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def json_dumps(value: Any) -> str:
+    """Serialise JSON columns identically on every dialect.
+
+    NaN and infinities become ``null`` (PostgreSQL's JSONB rejects them, SQLite
+    would store invalid JSON) and unknown objects (paths, datetimes) become strings.
+    """
+    return json.dumps(_finite(value), default=str, allow_nan=False, ensure_ascii=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 class UTCDateTime(TypeDecorator[datetime]):
