@@ -239,3 +239,31 @@ def test_gguf_is_assembled_once_into_the_cache(tmp_path: Path, monkeypatch: pyte
         handle.truncate(1000)
     assert bundled_gguf_path().stat().st_size == 253_113_024
     assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_bos_guard_warns_and_repairs_a_tokenizer_without_bos(
+    gemma_backend: TransformersBackend, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from transformers import AutoTokenizer
+
+    source = converted_model_dir()
+    for name in ("config.json", "generation_config.json", "model.safetensors"):
+        (tmp_path / name).symlink_to(source / name)
+    AutoTokenizer.from_pretrained(str(source), add_bos_token=False).save_pretrained(str(tmp_path))
+    info = TargetInfo(name="no-bos", backend="transformers", model_id=str(tmp_path), options={"device": "cpu"})
+    with caplog.at_level("WARNING"):
+        broken = TransformersBackend(info)
+    try:
+        assert broken.bos_warning == "the tokenizer does not add <bos>"
+        assert broken.info.options["bos_warning"] == broken.bos_warning
+        assert any("BOS GUARD" in r.getMessage() and "no-bos" in r.getMessage() for r in caplog.records)
+        bos = broken.tokenizer.bos_token_id
+        assert broken.tokenizer("x").input_ids[0] != bos  # really broken ...
+        assert broken.encode(GenerationRequest(FRANCE)) == gemma_backend.encode(
+            GenerationRequest(FRANCE)
+        )  # ... repaired
+        assert broken.encode(GenerationRequest("Hi", chat=True)).count(bos) == 1
+        ours, fixed = gemma_backend.loglikelihood([(FRANCE, " Paris")]), broken.loglikelihood([(FRANCE, " Paris")])
+        assert fixed[0][0] == pytest.approx(ours[0][0], abs=1e-4)
+    finally:
+        broken.close()
