@@ -326,5 +326,6 @@ def provenance(res: Mapping[str, Any], *, extra_config: Mapping[str, Any] | None
         "n-samples": dict(res.get("n-samples", {})),
         "group_subtasks": dict(res.get("group_subtasks", {})),
         "config": config,
+        "git_hash": res.get("git_hash"),
         "date": datetime.fromtimestamp(float(date), UTC).isoformat() if date is not None else None,
     }

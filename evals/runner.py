@@ -11,8 +11,10 @@ shaped for gemmawatch's storage.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +80,27 @@ def _backend_config(backend: Backend, batch_size: int, limit: int | float | None
     return config
 
 
+def _quiet_git_hash() -> str | None:
+    """lm-eval's git-hash provenance without its stray "fatal: not a git repository" on stderr."""
+    try:
+        out = subprocess.check_output(["git", "describe", "--always"], stderr=subprocess.DEVNULL, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.decode().strip() or None
+
+
+@contextlib.contextmanager
+def _quiet_lm_eval() -> Iterator[None]:
+    import lm_eval.evaluator as evaluator
+
+    original = evaluator.get_git_commit_hash
+    evaluator.get_git_commit_hash = _quiet_git_hash
+    try:
+        yield
+    finally:
+        evaluator.get_git_commit_hash = original
+
+
 def run_lm_eval(
     backend: Backend,
     tasks: list[str],
@@ -116,14 +139,15 @@ def run_lm_eval(
     lm = TimedLM(inner, batch_size=batch_size, progress=say)
 
     try:
-        res = lm_eval.simple_evaluate(
-            model=lm,
-            tasks=loaded.objects,
-            task_manager=loaded.manager,
-            limit=limit,
-            batch_size=batch_size,  # recorded in res["config"]; the HFLM already has it
-            log_samples=True,
-        )
+        with _quiet_lm_eval():
+            res = lm_eval.simple_evaluate(
+                model=lm,
+                tasks=loaded.objects,
+                task_manager=loaded.manager,
+                limit=limit,
+                batch_size=batch_size,  # recorded in res["config"]; the HFLM already has it
+                log_samples=True,
+            )
     except GemmawatchError:
         raise
     except Exception as err:

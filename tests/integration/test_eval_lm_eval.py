@@ -32,6 +32,9 @@ def outcome(gemma_backend: Any) -> EvalOutcome:
 @pytest.fixture(scope="module")
 def plain_lm_eval() -> dict[str, Any]:
     """``lm_eval --model hf --model_args pretrained=DIR,dtype=float32 --tasks smoke --limit 3`` in Python."""
+    from gemmawatch.evals.lm_eval_tasks import set_offline_env
+
+    set_offline_env()  # before lm-eval/datasets are imported: no hub access, ever
     import lm_eval
     from lm_eval.tasks import TaskManager
 
