@@ -93,20 +93,19 @@ def run_evaluations(
     before any run is created. A failure during a run marks that run failed and
     is re-raised after the run is stored.
     """
+    from gemmawatch.alerts.config import parse_alert_rules
     from gemmawatch.evals.runner import resolve_tasks
     from gemmawatch.storage.engine import get_engine
 
     infos = resolve_targets(request.targets, config)
+    config_rules = parse_alert_rules(config.alerts, source=config.source or "gemmawatch.yaml")
     engine = get_engine(db_url)
     resolve_tasks(list(request.tasks), include_path=list(request.include_path))
-    outcomes = []
-    for info in infos:
-        outcomes.append(_run_one(engine, info, request, progress))
-    return outcomes
+    return [_run_one(engine, info, request, config_rules, progress) for info in infos]
 
 
-def _run_one(engine: Any, info: Any, request: EvalRequest, progress: Progress) -> RunOutcome:
-    from gemmawatch.alerts.engine import evaluate_run, seed_default_rules
+def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[Any], progress: Progress) -> RunOutcome:
+    from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
     from gemmawatch.collectors.targets import load_backend
     from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
     from gemmawatch.evals.latency import run_latency_probe
@@ -149,8 +148,9 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, progress: Progress) -
             label=request.label,
         )
     progress(f"Run {run_id}: {info.name} ({info.backend}, {info.dtype or 'default dtype'})")
+    collectors = default_collectors()
     sampler = TelemetrySampler(
-        default_collectors(),
+        collectors,
         interval_s=request.telemetry_interval_s,
         sink=storage_sink(engine),
         run_id=run_id,
@@ -195,9 +195,17 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, progress: Progress) -
     finally:
         if backend is not None:
             backend.close()
+        for collector in collectors:
+            close = getattr(collector, "close", None)
+            if close is not None:
+                close()  # NVML keeps a reference count per init
     with session_scope(engine) as s:
         seed_default_rules(s)
+        sync_config_rules(s, config_rules)
         transitions = evaluate_run(s, run_id)
     for t in transitions:
-        progress(f"Alert {t.get('state')}: {t.get('message')}")
+        if t.get("new", True) or t.get("state") != "firing":
+            progress(f"Alert {t.get('state')}: {t.get('message')}")
+        else:
+            progress(f"Alert still firing: {t.get('message')}")
     return RunOutcome(run_id=run_id, target=info.name, status="completed", alerts=transitions)

@@ -122,4 +122,21 @@ def empty_db_url(request: pytest.FixtureRequest) -> str:
 # Models (owner: model engineer): gemma_backend, the fp32 built-in target loaded
 # once per session. Tests using it carry @pytest.mark.model.
 # --------------------------------------------------------------------------- #
-from tests.model_fixtures import *  # noqa: E402, F403
+from model_fixtures import *  # noqa: E402, F403
+
+
+# --------------------------------------------------------------------------- #
+# Isolation (owner: lead)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(autouse=True)
+def _isolated_default_database(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the user's real default database or config file.
+
+    Tests that want a database pass a URL explicitly; code that falls back to
+    the default gets a throw-away SQLite file instead of ~/.local/share/gemmawatch.
+    """
+    default = tmp_path_factory.getbasetemp() / "default-gemmawatch.db"
+    monkeypatch.setenv("GEMMAWATCH_DB", f"sqlite:///{default}")
+    monkeypatch.delenv("GEMMAWATCH_CONFIG", raising=False)

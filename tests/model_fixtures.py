@@ -1,6 +1,6 @@
 """Session fixtures that load the real bundled Gemma (owner: model engineer).
 
-Registered from ``tests/conftest.py`` with ``from tests.model_fixtures import *``.
+Registered from ``tests/conftest.py`` with ``from model_fixtures import *`` (tests/ is on pytest's pythonpath).
 The model is loaded once per test session; the first session ever also converts
 the GGUF (about two minutes, cached under ``$GEMMAWATCH_CACHE_DIR`` or the user cache).
 Tests that use these fixtures must carry ``@pytest.mark.model``.

@@ -8,6 +8,7 @@ a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -22,6 +23,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _configure(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library warnings and debug logging."),
+) -> None:
+    """Benchmark, safety and monitoring dashboard for Google's Gemma models."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not verbose:
+        # lm-eval warns on every run of a custom_dataset task and on groups whose
+        # subtasks report different metrics; both are expected for the smoke suite.
+        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+
+
 app.command("demo")(commands_serve.demo)
 app.command("eval")(commands_eval.eval_command)
 app.command("dashboard")(commands_serve.dashboard)

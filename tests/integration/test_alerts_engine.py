@@ -169,8 +169,9 @@ def test_score_floor_memory_and_throughput(engine: Engine) -> None:
     run = make_run(
         engine,
         metrics={
-            ("smoke_mc_bio", "acc"): 0.2,
-            ("smoke_mc_math", "acc"): 0.5,
+            ("smoke_mc", "acc"): 0.2,
+            # A single subject below chance is noise: the floor watches the pooled group only.
+            ("smoke_mc_math", "acc"): 0.1,
             ("latency", "output_tokens_per_s_mean"): 4.0,
             ("latency", "success_rate"): 0.9,
         },
@@ -183,13 +184,13 @@ def test_score_floor_memory_and_throughput(engine: Engine) -> None:
         "min-throughput": "firing",
         "min-success-rate": "firing",
     }
-    assert got["score-floor"]["value"] == 0.2 and "smoke_mc_bio/acc" in got["score-floor"]["message"]
+    assert got["score-floor"]["value"] == 0.2 and "smoke_mc/acc" in got["score-floor"]["message"]
     assert got["max-memory"]["value"] == 9000.0 and "max(process.rss_mb)" in got["max-memory"]["message"]
     assert {a["severity"] for a in alerts(engine, "firing")} == {"warning", "critical"}
 
 
 def test_equal_to_threshold_does_not_fire(engine: Engine) -> None:
-    run = make_run(engine, metrics={("latency", "e2e_s_p95"): 10.0, ("smoke_mc_x", "acc"): 0.25})
+    run = make_run(engine, metrics={("latency", "e2e_s_p95"): 10.0, ("smoke_mc", "acc"): 0.25})
     assert evaluate(engine, run) == {}
     assert alerts(engine) == []
 

@@ -148,7 +148,7 @@ def test_defaults_match_the_seed_service() -> None:
     assert by_name["min-throughput"].threshold == 5.0
     assert (by_name["min-success-rate"].metric, by_name["min-success-rate"].threshold) == ("success_rate", 0.95)
     floor = by_name["score-floor"]
-    assert (floor.task, floor.metric, floor.comparator, floor.threshold) == ("smoke*", "acc", "<", 0.25)
+    assert (floor.task, floor.metric, floor.comparator, floor.threshold) == ("smoke_mc", "acc", "<", 0.25)
     # chance level itself is not a breach; below it is
     assert not floor.evaluate(facts({("smoke_mc_x", "acc"): 0.25})).breached  # type: ignore[union-attr]
     assert floor.evaluate(facts({("smoke_mc_x", "acc"): 0.24})).breached  # type: ignore[union-attr]
