@@ -150,5 +150,7 @@ def test_defaults_match_the_seed_service() -> None:
     floor = by_name["score-floor"]
     assert (floor.task, floor.metric, floor.comparator, floor.threshold) == ("smoke_mc", "acc", "<", 0.25)
     # chance level itself is not a breach; below it is
-    assert not floor.evaluate(facts({("smoke_mc_x", "acc"): 0.25})).breached  # type: ignore[union-attr]
-    assert floor.evaluate(facts({("smoke_mc_x", "acc"): 0.24})).breached  # type: ignore[union-attr]
+    assert not floor.evaluate(facts({("smoke_mc", "acc"): 0.25})).breached  # type: ignore[union-attr]
+    assert floor.evaluate(facts({("smoke_mc", "acc"): 0.24})).breached  # type: ignore[union-attr]
+    # a single subject is not the pooled score: no data for the floor, no state change
+    assert floor.evaluate(facts({("smoke_mc_arithmetic", "acc"): 0.0})) is None
