@@ -34,5 +34,5 @@ def list_targets(config: str | None = ConfigOption, json_out: bool = JsonOption)
         return
     print_table(
         ["name", "origin", "backend", "model", "dtype", "quantization"],
-        [[r["name"], r["origin"], r["backend"], r["model"], r["dtype"] or "-", r["quantization"] or "-"] for r in rows],
+        [[str(r[k] or "-") for k in ("name", "origin", "backend", "model", "dtype", "quantization")] for r in rows],
     )
