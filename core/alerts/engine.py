@@ -87,16 +87,6 @@ def rules_from_db(session: Session, *, enabled_only: bool = True) -> list[Thresh
     return [rule for _, rule in _rules_with_ids(session, enabled_only=enabled_only)]
 
 
-def _is_firing(session: Session, rule_id: int, target_id: int | None) -> bool:
-    from sqlalchemy import select
-
-    from gemmawatch.storage.models import Alert
-
-    target = Alert.target_id.is_(None) if target_id is None else Alert.target_id == target_id
-    stmt = select(Alert.id).where(Alert.rule_id == rule_id, target, Alert.state == "firing").limit(1)
-    return session.execute(stmt).first() is not None
-
-
 def evaluate_run(session: Session, run_id: int) -> list[dict[str, Any]]:
     """Evaluate every enabled rule on one run and update the alerts table.
 
@@ -110,7 +100,7 @@ def evaluate_run(session: Session, run_id: int) -> list[dict[str, Any]]:
         ``value``, ``message`` (one line naming value, threshold and run),
         ``alert_id`` and ``new`` (False when the alert was already firing).
     """
-    from gemmawatch.storage.queries.alerts import fire_alert, resolve_alert
+    from gemmawatch.storage.queries.alerts import fire_alert, firing_alert_id, resolve_alert
 
     facts = gather_facts(session, run_id)
     transitions: list[dict[str, Any]] = []
@@ -121,7 +111,7 @@ def evaluate_run(session: Session, run_id: int) -> list[dict[str, Any]]:
         message = ev.message(run_id)
         base = {"rule": rule.name, "severity": rule.severity, "value": ev.value, "message": message}
         if ev.breached:
-            new = not _is_firing(session, rule_id, facts.target_id)
+            new = firing_alert_id(session, rule_id=rule_id, target_id=facts.target_id) is None
             alert_id = fire_alert(
                 session, rule_id=rule_id, run_id=run_id, target_id=facts.target_id, value=ev.value, message=message
             )

@@ -105,19 +105,15 @@ def gather_facts(session: Session, run_id: int) -> RunFacts:
     Raises:
         UnknownNameError: No run has this id.
     """
-    from gemmawatch.errors import UnknownNameError
-    from gemmawatch.storage.models import Run
     from gemmawatch.storage.queries.metrics import metrics_for_runs
+    from gemmawatch.storage.queries.runs import run_target
     from gemmawatch.storage.queries.telemetry import telemetry_summary
 
-    run = session.get(Run, run_id)
-    if run is None:
-        raise UnknownNameError(f"Unknown run {run_id}. Fix: list runs with `gemmawatch runs list`")
-    target = run.target.name if run.target is not None else None
+    target_id, target = run_target(session, run_id)
     return facts_from_rows(
         run_id,
         metrics_for_runs(session, [run_id]),
         telemetry_summary(session, run_id),
-        target_id=run.target_id,
+        target_id=target_id,
         target=target,
     )

@@ -85,6 +85,12 @@ def fire_alert(
     return int(s.execute(table.insert().values(values).returning(table.c.id)).scalar_one())
 
 
+def firing_alert_id(s: Session, *, rule_id: int, target_id: int | None) -> int | None:
+    """Id of the alert of ``rule_id`` now firing for ``target_id``, or None."""
+    existing = s.scalar(select(Alert.id).where(*_firing(rule_id, target_id)))
+    return None if existing is None else int(existing)
+
+
 def resolve_alert(s: Session, *, rule_id: int, target_id: int | None, value: float) -> int | None:
     """Resolve the firing alert of ``rule_id`` for ``target_id``; its id, or None if none was firing."""
     existing = s.scalar(select(Alert.id).where(*_firing(rule_id, target_id)))

@@ -90,6 +90,20 @@ def list_runs(
     return [dict(row) for row in s.execute(query).mappings()]
 
 
+def run_target(s: Session, run_id: int) -> tuple[int | None, str | None]:
+    """``(target_id, target name)`` of a run (both None without a target).
+
+    Raises:
+        UnknownNameError: No run has this id.
+    """
+    row = s.execute(
+        select(Run.id, Run.target_id, Target.name).outerjoin(Target, Run.target_id == Target.id).where(Run.id == run_id)
+    ).first()
+    if row is None:
+        raise UnknownNameError(f"Unknown run {run_id}. Fix: list runs with `gemmawatch runs list`")
+    return row.target_id, row.name
+
+
 def run_summary(s: Session, run_id: int) -> dict[str, Any] | None:
     """Everything the run page shows at the top, or None if there is no such run.
 
