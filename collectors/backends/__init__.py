@@ -25,6 +25,30 @@ BACKENDS.register(
     "gemmawatch.collectors.backends.transformers_backend:TransformersBackend",
     description="Hugging Face transformers, in this process (CPU or CUDA)",
 )
+BACKENDS.register(
+    "llamacpp",
+    "gemmawatch.collectors.backends.llamacpp_backend:LlamaCppBackend",
+    extra="llamacpp",
+    description="llama.cpp through llama-cpp-python, in this process (any GGUF)",
+)
+BACKENDS.register(
+    "openai",
+    "gemmawatch.collectors.backends.openai_backend:OpenAIBackend",
+    extra="http",
+    description="Any OpenAI-compatible HTTP server (vLLM, llama.cpp server, Ollama /v1, TGI, LM Studio)",
+)
+BACKENDS.register(
+    "ollama",
+    "gemmawatch.collectors.backends.ollama_backend:OllamaBackend",
+    extra="ollama",
+    description="Ollama's native API (/api/generate, /api/chat, /api/show)",
+)
+BACKENDS.register(
+    "genai",
+    "gemmawatch.collectors.backends.genai_backend:GenAIBackend",
+    extra="genai",
+    description="Google GenAI SDK: Gemini API key or Vertex AI project/location (hosted Gemma)",
+)
 
 __all__ = [
     "BACKENDS",
