@@ -134,7 +134,8 @@ def main() -> None:
     if not args.skip_overhead:
         for name, fn in (("transformers fp32", overhead_transformers), ("llama.cpp Q4_K_M", overhead_llamacpp)):
             raw, ours = fn(prompts, args.max_new_tokens)
-            print(f"{name:18s} raw {raw:6.2f} tok/s   gemmawatch {ours:6.2f} tok/s   ratio {ours / raw:.3f} (goal >= 0.95)")
+            ratio = ours / raw
+            print(f"{name:18s} raw {raw:6.2f} tok/s   gemmawatch {ours:6.2f} tok/s   ratio {ratio:.3f} (goal >= 0.95)")
     print(f"\n{'variant':32s} {'tok/s':>7s} {'TTFT p50':>9s} {'TPOT':>7s} {'peak RSS':>9s}  smoke_mc acc [95% CI] n")
     for target in VARIANTS:
         cmd = [sys.executable, __file__, "--variant", target, "--prompts", str(args.prompts),
