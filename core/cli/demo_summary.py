@@ -44,8 +44,10 @@ def print_demo_summary(db_url: str, run_ids: list[int]) -> None:
             ]
         )
     print_table(["run", "target", "smoke MC acc", "smoke gen exact", "E2E p50", "tok/s", "telemetry"], rows)
-    print_table(
-        ["firing alert", "severity", "value", "message"],
-        [[a["rule"], a["severity"], f"{a['value']:.4g}", a["message"]] for a in firing],
-    ) if firing else None
-    print(f"{len(firing)} alert(s) firing. Details: gemmawatch runs show {run_ids[-1] if run_ids else ''}")
+    if firing:
+        print_table(
+            ["firing alert", "severity", "value", "message"],
+            [[a["rule"], a["severity"], f"{a['value']:.4g}", a["message"]] for a in firing],
+        )
+    last = f" Details: gemmawatch runs show {run_ids[-1]}" if run_ids else ""
+    print(f"{len(firing)} alert(s) firing.{last}")
