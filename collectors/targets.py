@@ -2,7 +2,8 @@
 
 A target is written in one of three ways:
 
-* a built-in name: ``gemma-3-270m`` (float32) or ``gemma-3-270m-bf16`` (bfloat16);
+* a built-in name: ``gemma-3-270m`` (float32), ``gemma-3-270m-bf16`` (bfloat16) or
+  ``gemma-3-270m-int8`` (torch dynamic int8 on CPU);
 * a name defined in the config file (passed in as ``config_targets``);
 * a spec ``BACKEND:MODEL[@BASE_URL][?key=value&...]``, split on the first colon, e.g.
   ``transformers:google/gemma-3-1b-it?dtype=bfloat16`` or
@@ -36,6 +37,17 @@ BUILTIN_TARGETS: Mapping[str, TargetInfo] = MappingProxyType(
             quantization=_BUNDLED_QUANT,
         )
         for name, dtype in (("gemma-3-270m", "float32"), ("gemma-3-270m-bf16", "bfloat16"))
+    }
+    | {
+        # The same weights with torch dynamic int8 Linear layers (CPU; see backends.hf_variants).
+        "gemma-3-270m-int8": TargetInfo(
+            name="gemma-3-270m-int8",
+            backend="transformers",
+            model_id=BUNDLED_MODEL_ID,
+            revision=bundled_revision(),
+            dtype="float32",
+            quantization="int8-dynamic",
+        )
     }
 )
 

@@ -10,7 +10,8 @@ Model sources, by ``TargetInfo.model_id``:
 Options (``TargetInfo.options``): ``device`` (auto|cpu|cuda[:N], default auto), ``dtype``
 (if ``TargetInfo.dtype`` is unset; float32 on CPU and bfloat16 on CUDA by default),
 ``threads`` (``torch.set_num_threads``, process-wide; else ``$GEMMAWATCH_TORCH_THREADS``; else
-torch's default), ``ll_batch_size`` (loglikelihood batch, default 8).
+torch's default), ``ll_batch_size`` (loglikelihood batch, default 8). Variants (``quantization``
+4bit/8bit/int8, ``adapter``, ``attn_implementation``, ``compile``): see ``hf_variants``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ from gemmawatch.collectors.backends.hf_generation import (
     encode_pair,
     loglikelihood_batch,
     trim_at_stop,
+)
+from gemmawatch.collectors.backends.hf_variants import (
+    VariantPlan,
+    apply_variants,
+    from_pretrained_kwargs,
+    model_bytes,
+    moves_itself,
+    plan_variants,
+    quant_kind,
 )
 from gemmawatch.collectors.bundled import (
     BUNDLED_MODEL_ID,
@@ -105,7 +115,11 @@ class TransformersBackend:
     def __init__(self, info: TargetInfo) -> None:
         set_offline_env()
         options = dict(info.options)
-        self._device = _resolve_device(str(options.get("device", "auto")))
+        device = str(options.get("device", "auto"))
+        if device == "auto" and quant_kind(options.get("quantization", info.quantization)) == "int8":
+            device = "cpu"  # torch dynamic int8 kernels are CPU-only
+        self._device = _resolve_device(device)
+        plan = plan_variants(info.quantization, options, self._device)
         dtype = info.dtype or options.get("dtype") or ("bfloat16" if self._device.type == "cuda" else "float32")
         if dtype not in DTYPES:
             raise BackendError(f"Unsupported dtype '{dtype}'. Fix: use one of {', '.join(DTYPES)}")
@@ -116,7 +130,7 @@ class TransformersBackend:
         self.ll_batch_size = int(options.get("ll_batch_size", 8))
         source, revision = _source(info)
         start = time.perf_counter()
-        self._tok, self._model = self._load(info.model_id, source, revision, DTYPES[dtype])
+        self._tok, self._model = self._load(info.model_id, source, revision, DTYPES[dtype], plan)
         #: Seconds spent loading tokenizer and weights (conversion excluded).
         self.load_s = time.perf_counter() - start
         if self._tok.pad_token_id is None:
@@ -134,11 +148,17 @@ class TransformersBackend:
             )
             options["bos_warning"] = self.bos_warning
         revision_out = info.revision or (bundled_revision() if info.model_id == BUNDLED_MODEL_ID else None)
-        self.info = replace(info, dtype=dtype, revision=revision_out, options=options)
+        if plan.adapter is not None:
+            options["adapter"] = str(plan.adapter)  # absolute, so the stored target says which folder
+        self.info = replace(
+            info, dtype=dtype, revision=revision_out, quantization=plan.label(info.quantization), options=options
+        )
         self._eos_ids = self._collect_eos_ids()
 
-    def _load(self, model_id: str, source: str, revision: str | None, dtype: torch.dtype) -> tuple[Any, Any]:
-        kwargs: dict[str, Any] = {"local_files_only": True}
+    def _load(
+        self, model_id: str, source: str, revision: str | None, dtype: torch.dtype, plan: VariantPlan
+    ) -> tuple[Any, Any]:
+        kwargs: dict[str, Any] = {"local_files_only": True, **from_pretrained_kwargs(plan, self._device)}
         if revision:
             kwargs["revision"] = revision
         try:
@@ -158,9 +178,10 @@ class TransformersBackend:
                 f"Could not load model '{model_id}': {one_line(str(exc))}. Fix: use a causal LM that "
                 "your transformers version supports"
             ) from exc
-        model.to(self._device)
+        if not moves_itself(plan):
+            model.to(self._device)
         model.eval()
-        return tok, model
+        return tok, apply_variants(model, plan)
 
     def _collect_eos_ids(self) -> set[int]:
         configured = self._model.generation_config.eos_token_id
@@ -356,8 +377,7 @@ class TransformersBackend:
         """Bytes of parameters plus buffers (weights only; see ``process_rss_bytes``)."""
         if self._model is None:
             return None
-        tensors = [*self._model.parameters(), *self._model.buffers()]
-        return int(sum(t.numel() * t.element_size() for t in tensors))
+        return model_bytes(self._model)
 
     @staticmethod
     def process_rss_bytes() -> int:

@@ -33,7 +33,12 @@ def test_config_targets_win_and_are_listed_with_origin() -> None:
     assert resolve_target("gemma-3-270m", config) is mine
     assert resolve_target("team:gemma", config) is extra  # a name with a colon is not parsed as a spec
     listed = {info.name: origin for info, origin in list_targets(config)}
-    assert listed == {"gemma-3-270m": "config", "gemma-3-270m-bf16": "built-in", "team:gemma": "config"}
+    assert listed == {
+        "gemma-3-270m": "config",
+        "gemma-3-270m-bf16": "built-in",
+        "gemma-3-270m-int8": "built-in",
+        "team:gemma": "config",
+    }
 
 
 def test_spec_with_dtype_revision_and_options() -> None:
@@ -58,7 +63,11 @@ def test_spec_split_on_first_colon_with_base_url() -> None:
 @pytest.mark.parametrize(
     ("spec", "error", "needle"),
     [
-        ("gemma-9000", UnknownNameError, "Unknown target 'gemma-9000'. Available: gemma-3-270m, gemma-3-270m-bf16."),
+        (
+            "gemma-9000",
+            UnknownNameError,
+            "Unknown target 'gemma-9000'. Available: gemma-3-270m, gemma-3-270m-bf16, gemma-3-270m-int8.",
+        ),
         ("ollama:gemma3", UnknownNameError, "Unknown backend 'ollama' in target 'ollama:gemma3'. Available: "),
         ("transformers:", UserError, "Malformed target spec 'transformers:'"),
         ("transformers:x?novalue", UserError, "Malformed options '?novalue'"),
