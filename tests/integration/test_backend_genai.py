@@ -122,6 +122,12 @@ def test_per_request_failures_are_results_with_classes(server: GeminiServer) -> 
         assert failed.text == "" and failed.error and "\n" not in failed.error
 
 
+def test_retries_option_retries_a_server_error(server: GeminiServer) -> None:
+    server.faults.extend(["http_500", None])
+    result = _backend(server, "&retries=1").stream(GenerationRequest("hi"))
+    assert result.ok and len(server.bodies(":streamGenerateContent")) == 2
+
+
 def test_missing_key_variable_is_one_line_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     with pytest.raises(UserError) as err:
