@@ -104,6 +104,34 @@ def run_evaluations(
     return [_run_one(engine, info, request, config_rules, progress) for info in infos]
 
 
+def _target_fields(info: Any) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "backend": info.backend,
+        "model_id": info.model_id,
+        "revision": info.revision,
+        "dtype": info.dtype,
+        "quantization": info.quantization,
+        "options": dict(info.options),
+    }
+
+
+def _record_loaded_target(engine: Any, run_id: int, loaded: Any) -> None:
+    """Store what the backend reported once loaded (real dtype, revision, quantization).
+
+    The run's config keeps a snapshot, so later changes to the target row never
+    rewrite what produced this run's numbers.
+    """
+    from gemmawatch.storage.engine import session_scope
+    from gemmawatch.storage.queries import runs as rq
+    from gemmawatch.storage.queries import targets as tq
+
+    fields = _target_fields(loaded)
+    with session_scope(engine) as s:
+        tq.upsert_target(s, **fields)
+        rq.merge_run_config(s, run_id, {"target": fields})
+
+
 def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[Any], progress: Progress) -> RunOutcome:
     from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
     from gemmawatch.collectors.targets import load_backend
@@ -128,16 +156,7 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[An
         "target_options": dict(info.options),
     }
     with session_scope(engine) as s:
-        target_id = tq.upsert_target(
-            s,
-            name=info.name,
-            backend=info.backend,
-            model_id=info.model_id,
-            revision=info.revision,
-            dtype=info.dtype,
-            quantization=info.quantization,
-            options=dict(info.options),
-        )
+        target_id = tq.upsert_target(s, **_target_fields(info))
         run_id = rq.create_run(
             s,
             kind=request.kind,
@@ -161,6 +180,7 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[An
         with sampler:
             progress(f"Loading {info.name}...")
             backend = load_backend(info)
+            _record_loaded_target(engine, run_id, backend.info)
             outcome = run_lm_eval(
                 backend,
                 list(request.tasks),

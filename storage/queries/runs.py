@@ -64,6 +64,18 @@ def finish_run(s: Session, run_id: int, *, status: str, error: str | None = None
         raise UnknownNameError(f"Unknown run id {run_id}. Fix: list runs with `gemmawatch runs list`")
 
 
+def merge_run_config(s: Session, run_id: int, entries: Mapping[str, Any]) -> None:
+    """Add ``entries`` to a run's stored config (e.g. what the backend reported once loaded).
+
+    Raises:
+        UnknownNameError: No run has this id.
+    """
+    config = s.scalar(select(Run.config).where(Run.id == run_id))
+    if config is None and s.scalar(select(Run.id).where(Run.id == run_id)) is None:
+        raise UnknownNameError(f"Unknown run {run_id}. Fix: list runs with `gemmawatch runs list`")
+    s.execute(update(Run).where(Run.id == run_id).values(config={**(config or {}), **dict(entries)}))
+
+
 def list_runs(
     s: Session, *, limit: int = 100, kind: str | None = None, status: str | None = None
 ) -> list[dict[str, Any]]:

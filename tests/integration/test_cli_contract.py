@@ -129,6 +129,10 @@ def test_eval_json_contract_end_to_end(db: str) -> None:
     summary = json.loads(show.stdout)
     assert summary["status"] == "completed"
     assert summary["samples_count"] > 0 and summary["telemetry_count"] > 0
+    # What produced the numbers, as the loaded backend reported it.
+    loaded = summary["config"]["target"]
+    assert loaded["dtype"] == "float32" and loaded["revision"].startswith("gguf-sha256:")
+    assert summary["target_info"]["revision"] == loaded["revision"]
     by_key = {(m["task"], m["metric"]): m for m in summary["metrics"]}
     assert ("latency", "e2e_s_p50") in by_key
     accs = [m for m in summary["metrics"] if m["metric"] == "acc"]

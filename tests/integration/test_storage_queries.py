@@ -422,3 +422,18 @@ def test_bulk_insert_is_one_executemany(engine: Engine) -> None:
     with session_scope(engine) as s:
         (row,) = telemetry.telemetry_summary(s, run_id)
     assert (row["n"], row["min"], row["max"]) == (5000, 0.0, 4999.0)
+
+
+def test_merge_run_config_adds_keys_and_keeps_the_rest(engine: Engine) -> None:
+    _, run_id = _new_run(engine)
+    with session_scope(engine) as s:
+        before = runs.run_summary(s, run_id)
+        assert before is not None
+        runs.merge_run_config(s, run_id, {"target": {"dtype": "bfloat16", "revision": "abc"}})
+    with session_scope(engine) as s:
+        after = runs.run_summary(s, run_id)
+    assert after is not None
+    assert after["config"]["target"] == {"dtype": "bfloat16", "revision": "abc"}
+    assert {k: v for k, v in after["config"].items() if k != "target"} == before["config"]
+    with pytest.raises(UnknownNameError), session_scope(engine) as s:
+        runs.merge_run_config(s, 987654, {"x": 1})
