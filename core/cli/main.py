@@ -13,7 +13,14 @@ import sys
 
 import typer
 
-from gemmawatch.cli import commands_db, commands_eval, commands_runs, commands_serve, commands_targets
+from gemmawatch.cli import (
+    commands_db,
+    commands_eval,
+    commands_parity,
+    commands_runs,
+    commands_serve,
+    commands_targets,
+)
 from gemmawatch.errors import GemmawatchError, one_line
 
 app = typer.Typer(
@@ -42,6 +49,7 @@ def _configure(
 app.command("demo")(commands_serve.demo)
 app.command("eval")(commands_eval.eval_command)
 app.command("dashboard")(commands_serve.dashboard)
+app.command("parity")(commands_parity.parity)
 app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
 app.add_typer(commands_db.app, name="db")
