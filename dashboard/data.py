@@ -40,6 +40,7 @@ __all__ = [
     "database_label",
     "db_url",
     "metrics",
+    "parity_disagreements",
     "run_summary",
     "runs",
     "sample_count",
@@ -51,6 +52,9 @@ __all__ = [
 
 #: Seconds a query result is reused before the database is asked again.
 TTL_S = 5
+
+#: Most items of a parity run scanned for disagreements.
+PARITY_MAX_ITEMS = 10_000
 
 #: Most telemetry points drawn per metric series; longer series are thinned evenly.
 MAX_POINTS_PER_SERIES = 3000
@@ -145,6 +149,13 @@ def _sample_tasks(url: str, run_id: int) -> list[str]:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def _parity_disagreements(url: str, run_id: int) -> pd.DataFrame:
+    # A parity run holds one sample per smoke item (80 at most), so filtering here is cheap.
+    rows = _query(url, sample_queries.list_samples, run_id, offset=0, limit=PARITY_MAX_ITEMS)
+    return tables.parity_disagreements_frame(rows)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def _telemetry(url: str, run_id: int) -> pd.DataFrame:
     return thin(pd.DataFrame(_query(url, telemetry_queries.telemetry_for_run, run_id)), MAX_POINTS_PER_SERIES)
 
@@ -209,6 +220,12 @@ def sample_count(run_id: int, task: str | None = None, search: str | None = None
 def sample_tasks(run_id: int) -> list[str]:
     """Tasks that have samples in a run."""
     return _sample_tasks(db_url(), int(run_id))
+
+
+@_guarded
+def parity_disagreements(run_id: int) -> pd.DataFrame:
+    """Items of a ``parity`` run where the two targets chose different answers (``tables.PARITY_COLUMNS``)."""
+    return _parity_disagreements(db_url(), int(run_id))
 
 
 @_guarded

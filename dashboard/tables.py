@@ -17,11 +17,13 @@ from gemmawatch.dashboard.charts import metric_key
 
 __all__ = [
     "LATENCY_TASK",
+    "PARITY_COLUMNS",
     "RUN_COLUMNS",
     "compare_table",
     "default_compare_runs",
     "format_ci",
     "metrics_table",
+    "parity_disagreements_frame",
     "run_label",
     "runs_frame",
     "split_latency",
@@ -149,3 +151,28 @@ def split_latency(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         return metrics, metrics.iloc[0:0]
     is_latency = metrics["task"] == LATENCY_TASK
     return metrics[~is_latency], metrics[is_latency]
+
+
+#: Columns of the disagreeing-items table of a parity run.
+PARITY_COLUMNS = ["task", "doc_id", "item", "prompt", "answer_a", "answer_b", "gold"]
+
+
+def parity_disagreements_frame(samples: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The samples of a parity run where A and B disagree (``scores["agree"] == 0``), as plain text columns."""
+    rows = []
+    for sample in samples:
+        scores = sample.get("scores") or {}
+        if scores.get("agree", 1) != 0:
+            continue
+        rows.append(
+            {
+                "task": sample.get("task"),
+                "doc_id": sample.get("doc_id"),
+                "item": scores.get("item_id"),
+                "prompt": sample.get("prompt"),
+                "answer_a": scores.get("answer_a"),
+                "answer_b": scores.get("answer_b"),
+                "gold": sample.get("target"),
+            }
+        )
+    return pd.DataFrame(rows, columns=PARITY_COLUMNS)

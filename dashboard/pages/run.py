@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from gemmawatch.dashboard import charts, data, tables, ui
+from gemmawatch.dashboard import charts, data, parity_view, tables, ui
 
 __all__ = ["render"]
 
@@ -41,6 +41,8 @@ def render() -> None:
         return
     _header(summary)
     _metrics_section(summary)
+    if summary.get("kind") == "parity":
+        parity_view.render(summary)
     _samples_section(run_id)
     if summary["status"] == "running":
         # Only this panel reruns every few seconds while the run is still writing.
