@@ -353,6 +353,9 @@ def llama_cpp_server(*, alias: str = LLAMA_ALIAS, startup_s: float = 90.0) -> It
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--chat_format", "gemma",
+        # By default a new request interrupts the stream in flight, which then ends "successfully"
+        # with truncated text; queue instead, as a benchmark needs.
+        "--interrupt_requests", "False",
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryDirectory(prefix="llama-server-") as tmp:

@@ -154,4 +154,9 @@ def build_lm(backend: OpenAIBackend, *, batch_size: int = 8) -> LM:
         # Hand over the tokenizer already loaded (lm-eval would load it again by path).
         lm.tokenizer = tokenizer
         lm.tokenizer_backend = "huggingface"
+    else:
+        # Without a tokenizer lm-eval's tok_encode returns [text] (one "token" per prompt); hiding it
+        # makes gemmawatch's runner store unknown token counts instead of 1. Nothing else needs it on
+        # this path (text requests; loglikelihood refuses above).
+        lm.tok_encode = None
     return lm

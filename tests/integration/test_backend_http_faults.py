@@ -304,3 +304,38 @@ def _lm_request(prompt: str) -> Any:
 
     gen_kwargs = {"until": ["\n"], "max_gen_toks": 4}
     return Instance(request_type="generate_until", doc={}, arguments=(prompt, gen_kwargs), idx=0)
+
+
+# -- lm-eval on an OpenAI-compatible target ----------------------------------------------------------
+
+
+def test_lm_eval_model_per_api(fault_server: FaultServer) -> None:  # noqa: F811
+    from gemmawatch.collectors.backends.openai_lm_eval import GemmawatchCompletionsLM
+    from gemmawatch.evals.lm_eval_adapter import BackendLM
+
+    fault_server.reset()
+    completions = make(fault_server).lm_eval_model(batch_size=4)
+    assert isinstance(completions, GemmawatchCompletionsLM)  # lm-eval's own local-completions
+    assert (
+        completions.generate_until([_lm_request("[[mode:ok]] Q: hi"), _lm_request("[[mode:ok]] Q: yo")])
+        == ["".join(fault_server.tokens)] * 2
+    )
+    sent = fault_server.posts("ok")
+    assert len(sent) == 2 and all(r.path.endswith("/completions") and r.body for r in sent)
+    assert all(r.body is not None and isinstance(r.body["prompt"], str) for r in sent)  # text, one per request
+    with pytest.raises(BackendError) as exc:  # no tokenizer: lm-eval cannot split context/continuation
+        completions.loglikelihood([ll_request("a", " b")])
+    assert "tokenizer" in one_line_with_fix(exc)
+
+    fault_server.reset()
+    chat = make(fault_server, api="chat").lm_eval_model(batch_size=4)
+    assert isinstance(chat, BackendLM)  # plain prompts as one user message, streamed by the backend
+    assert chat.generate_until([_lm_request("[[mode:ok]] hi")]) == ["".join(fault_server.tokens[:4])]  # max_gen_toks
+    [record] = fault_server.posts("ok")
+    assert record.path.endswith("/chat/completions") and record.body and record.body["stream"] is True
+
+
+def ll_request(context: str, continuation: str) -> Any:
+    from lm_eval.api.instance import Instance
+
+    return Instance(request_type="loglikelihood", doc={}, arguments=(context, continuation), idx=0)
