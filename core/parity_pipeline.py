@@ -37,6 +37,22 @@ def _target_dict(info: Any) -> dict[str, Any]:
     return data
 
 
+def _record_loaded(engine: Any, run_id: int, side: str, loaded: Any) -> None:
+    """Snapshot what the backend reported once loaded (real dtype, quantization label, adapter path).
+
+    Side A is the run's target, so its target row is updated too, as ``gemmawatch eval`` does.
+    """
+    from gemmawatch.storage.engine import session_scope
+    from gemmawatch.storage.queries import runs as rq
+    from gemmawatch.storage.queries import targets as tq
+
+    fields = _target_dict(loaded)
+    with session_scope(engine) as s:
+        if side == "A":
+            tq.upsert_target(s, **fields)
+        rq.merge_run_config(s, run_id, {f"target_{side.lower()}": fields})
+
+
 def run_parity_targets(
     request: ParityRequest,
     *,
@@ -68,16 +84,7 @@ def run_parity_targets(
         "target_b": _target_dict(info_b),
     }
     with session_scope(engine) as s:
-        target_id = tq.upsert_target(
-            s,
-            name=info_a.name,
-            backend=info_a.backend,
-            model_id=info_a.model_id,
-            revision=info_a.revision,
-            dtype=info_a.dtype,
-            quantization=info_a.quantization,
-            options=dict(info_a.options),
-        )
+        target_id = tq.upsert_target(s, **_target_dict(info_a))
         run_id = rq.create_run(
             s,
             kind="parity",
@@ -92,27 +99,24 @@ def run_parity_targets(
     sampler = TelemetrySampler(
         collectors, interval_s=request.telemetry_interval_s, sink=storage_sink(engine), run_id=run_id, host=hostname()
     )
-    sides: list[tuple[Any, list[Any], dict[str, Any]]] = []
+    sides: list[tuple[list[Any], dict[str, Any]]] = []
     try:
         with sampler:
             for side, info in (("A", info_a), ("B", info_b)):
                 progress(f"Loading {side}: {info.name}...")
                 backend = load_backend(info)
+                _record_loaded(engine, run_id, side, backend.info)
                 try:
                     preds, prov = predictions(
                         backend, limit=request.limit, batch_size=request.batch_size, progress=progress
                     )
-                    sides.append((backend.info, preds, prov))
+                    sides.append((preds, prov))
                 finally:
                     backend.close()  # one model in memory at a time
-        (loaded_a, preds_a, prov_a), (loaded_b, preds_b, prov_b) = sides
+        (preds_a, prov_a), (preds_b, prov_b) = sides
         outcome = compare(preds_a, preds_b, {"a": prov_a, "b": prov_b})
-        metrics = outcome.metric_rows()
-        # The loaded TargetInfos say what really ran (resolved dtype, quantization label, adapter path).
-        metrics[0]["details"]["loaded_a"] = _target_dict(loaded_a)
-        metrics[0]["details"]["loaded_b"] = _target_dict(loaded_b)
         with session_scope(engine) as s:
-            mq.add_metrics(s, run_id, metrics)
+            mq.add_metrics(s, run_id, outcome.metric_rows())
             sq.add_samples(s, run_id, outcome.sample_rows())
             rq.finish_run(s, run_id, status="completed")
     except BaseException as exc:
