@@ -49,11 +49,11 @@ def assert_timed(result: GenerationResult) -> None:
 def test_completions_stream_is_timed_and_counted(llama_server: str) -> None:  # noqa: F811
     b = backend(llama_server)
     assert LLAMA_ALIAS in b.served_models
-    request = GenerationRequest(prompt="The capital of France is", max_new_tokens=12)
+    request = GenerationRequest(prompt="The capital of France is", max_new_tokens=8)
     first, second = b.stream(request), b.stream(request)
     assert_timed(first)
     # llama-cpp-python sends no usage in streams; without a tokenizer each content chunk is one token.
-    assert first.token_source == "chunks" and first.output_tokens == len(first.itl_s) + 1 <= 12
+    assert first.token_source == "chunks" and first.output_tokens == len(first.itl_s) + 1 <= 8
     assert first.text.strip() and first.text == second.text  # greedy decoding is deterministic
     b.close()
 
