@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
 
-#: How ``input_tokens``/``output_tokens`` were counted.
-TokenSource = Literal["tokenizer", "server"]
+#: How ``input_tokens``/``output_tokens`` were counted: the server's usage report, the model's own
+#: tokenizer, or, as a last resort for streams without usage and no local tokenizer, the number of
+#: streamed content chunks.
+TokenSource = Literal["tokenizer", "server", "chunks"]
 #: A chat prompt: ``[{"role": "user", "content": "..."}, ...]`` (roles: system, user, assistant).
 Messages = list[dict[str, str]]
 

@@ -34,7 +34,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -277,7 +277,7 @@ class OpenAIBackend:
             output = len(self._tok(text, add_special_tokens=False).input_ids)
             return self._prompt_tokens(request, api), output, "tokenizer"
         # Last resort: one streamed chunk is one token on llama.cpp/vLLM; recorded as such.
-        return 0, chunks, cast(TokenSource, "chunks")
+        return 0, chunks, "chunks"
 
     def _prompt_tokens(self, request: GenerationRequest, api: str) -> int:
         tok = self._tok
