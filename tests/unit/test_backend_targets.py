@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -68,7 +70,7 @@ def test_spec_split_on_first_colon_with_base_url() -> None:
             UnknownNameError,
             "Unknown target 'gemma-9000'. Available: gemma-3-270m, gemma-3-270m-bf16, gemma-3-270m-int8.",
         ),
-        ("ollama:gemma3", UnknownNameError, "Unknown backend 'ollama' in target 'ollama:gemma3'. Available: "),
+        ("vllm:gemma3", UnknownNameError, "Unknown backend 'vllm' in target 'vllm:gemma3'. Available: genai, llamacpp"),
         ("transformers:", UserError, "Malformed target spec 'transformers:'"),
         ("transformers:x?novalue", UserError, "Malformed options '?novalue'"),
     ],
@@ -86,13 +88,21 @@ def test_load_backend_unknown_backend_names_available_ones() -> None:
     with pytest.raises(UnknownNameError) as caught:
         load_backend(info)
     assert str(caught.value) == (
-        "Unknown backend 'nope'. Available: transformers. Fix: set backend to one of those for target 't'"
+        "Unknown backend 'nope'. Available: genai, llamacpp, ollama, openai, transformers. "
+        "Fix: set backend to one of those for target 't'"
     )
 
 
-def test_registry_has_transformers_lazily() -> None:
-    assert "transformers" in BACKENDS and BACKENDS.names() == ["transformers"]
+def test_registry_lists_every_backend_lazily() -> None:
+    assert BACKENDS.names() == ["genai", "llamacpp", "ollama", "openai", "transformers"]
     assert "transformers" in BACKENDS.describe("transformers")
+    # Registering imports nothing heavy: the optional SDKs load only when a backend is asked for.
+    code = (
+        "import sys; import gemmawatch.collectors.targets; "
+        "print(sorted(m for m in ('llama_cpp', 'ollama', 'google.genai', 'httpx', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
 
 
 def test_target_info_is_hashable_picklable_and_copies_options() -> None:
