@@ -329,7 +329,8 @@ class LlamaCppBackend:
             context = context[:-n_spaces]
         if not context:
             cont = self.llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=True)
-            prefix = [self._bos] if self._bos >= 0 else []
+            # The first token needs something to condition on: <bos>, else EOS (lm-eval's prefix token).
+            prefix = [self._bos] if self._bos >= 0 else [int(self.llm.token_eos())]
             return prefix + cont, len(cont)
         whole = self.tokenize(context + continuation)
         return whole, len(whole) - len(self.tokenize(context))

@@ -105,6 +105,21 @@ def test_plain_prompt_gets_exactly_one_bos_even_when_it_brings_its_own(
 
 
 @pytest.mark.model
+def test_a_template_that_doubles_bos_is_repaired_loudly(
+    llama: LlamaCppBackend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gemmawatch.collectors.bundled import GEMMA_CHAT_TEMPLATE
+
+    request = GenerationRequest("Hi", chat=True)
+    clean = llama.encode(request)
+    monkeypatch.setattr(llama, "_chat_template", "{{ bos_token }}" + GEMMA_CHAT_TEMPLATE)
+    with caplog.at_level(logging.WARNING):
+        repaired = llama.encode(request)
+    assert repaired == clean and repaired.count(llama.llm.token_bos()) == 1
+    assert any("BOS GUARD" in r.message and "chat prompt" in r.message for r in caplog.records)
+
+
+@pytest.mark.model
 def test_chat_template_applied_once_with_one_bos_and_matches_transformers(llama: LlamaCppBackend) -> None:
     from transformers import AutoTokenizer
 
@@ -139,13 +154,21 @@ def test_greedy_generation_is_deterministic_and_counts_tokens(llama: LlamaCppBac
 
 
 @pytest.mark.model
-def test_output_tokens_include_eos_which_llama_usage_omits(llama: LlamaCppBackend) -> None:
-    chat = GenerationRequest("Say hi.", chat=True, max_new_tokens=48)
+def test_output_tokens_match_llama_usage_and_add_the_eos_it_omits(
+    llama: LlamaCppBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat = GenerationRequest("Say hi.", chat=True, max_new_tokens=20, stop=["\n"])
     ours = llama.generate([chat])[0]
-    raw: Any = llama.llm.create_completion(prompt=llama.encode(chat), max_tokens=48, temperature=0.0)
-    assert ours.text == raw["choices"][0]["text"]
-    extra = 1 if raw["choices"][0]["finish_reason"] == "stop" else 0  # EOS/<end_of_turn> was sampled
-    assert ours.output_tokens == raw["usage"]["completion_tokens"] + extra
+    raw: Any = llama.llm.create_completion(prompt=llama.encode(chat), max_tokens=20, temperature=0.0, stop=["\n"])
+    assert ours.text == raw["choices"][0]["text"] and ours.output_tokens == raw["usage"]["completion_tokens"]
+    # The base model hardly ever ends by itself: push EOS to the top so it is the first token sampled.
+    engine = llama.llm.create_completion
+    bias = {llama.llm.token_eos(): 100.0}
+    monkeypatch.setattr(llama.llm, "create_completion", lambda **kw: engine(**kw, logit_bias=bias))
+    for result in (llama.generate([GenerationRequest(QA)])[0], llama.stream(GenerationRequest(QA))):
+        # An empty answer that cost one sampled token (llama's usage would say 0); no text, so no TTFT.
+        assert result.ok and (result.text, result.output_tokens, result.ttft_s, result.tpot_s) == ("", 1, None, None)
+        assert result.e2e_s > 0
 
 
 @pytest.mark.model
