@@ -40,20 +40,23 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from gemmawatch.collectors.backends.base import GenerationRequest, GenerationResult, TargetInfo, tpot
 from gemmawatch.collectors.backends.llamacpp_support import (
+    RequestError,
+    failed_result,
     file_revision,
+    import_llama_cpp,
     log_softmax_at,
     quantization_name,
     render_chat,
+    resolve_gguf,
 )
-from gemmawatch.collectors.bundled import BUNDLED_MODEL_ID, GEMMA_CHAT_TEMPLATE, bundled_gguf_path, bundled_revision
-from gemmawatch.errors import BackendError, MissingDependencyError, one_line
+from gemmawatch.collectors.bundled import BUNDLED_MODEL_ID, GEMMA_CHAT_TEMPLATE, bundled_revision
+from gemmawatch.errors import BackendError, one_line
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -65,32 +68,6 @@ DEFAULT_N_CTX = 2048
 _KNOWN_OPTIONS = {"n_threads", "threads", "n_ctx", "n_gpu_layers", "seed", "n_batch", "verbose", "bos_warning"}
 
 
-def resolve_gguf(model_id: str) -> Path:
-    """The GGUF file behind ``model_id`` (assembling the bundled one on first use)."""
-    if model_id == BUNDLED_MODEL_ID:
-        return bundled_gguf_path()
-    if model_id.startswith("bundled:"):
-        raise BackendError(f"Unknown bundled model '{model_id}'. Fix: use {BUNDLED_MODEL_ID}")
-    path = Path(model_id).expanduser()
-    if not path.is_file():
-        raise BackendError(
-            f"GGUF file '{model_id}' not found. Fix: pass the path of an existing .gguf file, "
-            f"or use llamacpp:{BUNDLED_MODEL_ID}"
-        )
-    return path
-
-
-def _import_llama_cpp() -> Any:
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "The llamacpp backend needs llama-cpp-python. Fix: pip install 'gemmawatch[llamacpp]' "
-            "(compiles llama.cpp, ~12 min on 2 cores)"
-        ) from exc
-    return llama_cpp
-
-
 class LlamaCppBackend:
     """A GGUF model loaded once with ``llama_cpp.Llama``; implements the Backend protocol.
 
@@ -99,7 +76,7 @@ class LlamaCppBackend:
     """
 
     def __init__(self, info: TargetInfo) -> None:
-        self._lib = _import_llama_cpp()
+        self._lib = import_llama_cpp()
         options = dict(info.options)
         unknown = sorted(set(options) - _KNOWN_OPTIONS)
         if unknown:
@@ -240,7 +217,7 @@ class LlamaCppBackend:
 
     def _completion(self, ids: list[int], request: GenerationRequest, *, stream: bool) -> Any:
         if len(ids) >= self.n_ctx:
-            raise _RequestError(
+            raise RequestError(
                 "context_length",
                 f"prompt of {len(ids)} tokens does not fit n_ctx={self.n_ctx}; raise the n_ctx option",
             )
@@ -286,10 +263,10 @@ class LlamaCppBackend:
                 )
             chunks = cast(Iterator[dict[str, Any]], self._completion(ids, request, stream=True))
             pieces, times, last = self._consume(chunks)
-        except _RequestError as exc:
-            return _failed(exc.error_class, str(exc), started_at, time.perf_counter() - t0, len(ids))
+        except RequestError as exc:
+            return failed_result(exc.error_class, str(exc), started_at, time.perf_counter() - t0, len(ids))
         except Exception as exc:  # a failing request never raises out of generate/stream
-            return _failed(type(exc).__name__, one_line(str(exc)), started_at, time.perf_counter() - t0, len(ids))
+            return failed_result(type(exc).__name__, one_line(str(exc)), started_at, time.perf_counter() - t0, len(ids))
         n = self._sampled(ids)
         ttft = times[0] - t0 if times else None
         e2e = last - t0
@@ -401,24 +378,3 @@ class LlamaCppBackend:
         if self._llm is not None:
             self._llm.close()
             self._llm = None
-
-
-class _RequestError(Exception):
-    """A per-request failure with a stable error class (turned into a failed result)."""
-
-    def __init__(self, error_class: str, message: str) -> None:
-        super().__init__(message)
-        self.error_class = error_class
-
-
-def _failed(error_class: str, message: str, started_at: datetime, e2e: float, input_tokens: int) -> GenerationResult:
-    return GenerationResult(
-        text="",
-        input_tokens=input_tokens,
-        output_tokens=0,
-        token_source="tokenizer",
-        started_at=started_at,
-        e2e_s=e2e,
-        error=message or error_class,
-        error_class=error_class,
-    )

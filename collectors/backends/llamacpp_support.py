@@ -1,4 +1,4 @@
-"""Helpers of the llama.cpp backend that need no loaded model: GGUF facts, chat rendering, log-softmax.
+"""Helpers of the llama.cpp backend that need no loaded model: GGUF facts, chat rendering, log-softmax, errors.
 
 Kept apart from ``llamacpp_backend`` so they are unit-testable without compiling llama.cpp.
 """
@@ -8,20 +8,27 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gemmawatch.errors import BackendError
+from gemmawatch.collectors.backends.base import GenerationResult
+from gemmawatch.collectors.bundled import BUNDLED_MODEL_ID, bundled_gguf_path
+from gemmawatch.errors import BackendError, MissingDependencyError
 
 __all__ = [
+    "RequestError",
+    "failed_result",
     "file_revision",
     "ftype_names",
+    "import_llama_cpp",
     "log_softmax_at",
     "quantization_from_filename",
     "quantization_name",
     "render_chat",
+    "resolve_gguf",
 ]
 
 # Quantisation suffixes as they appear in GGUF file names (longest first, so Q4_K_M beats Q4_K).
@@ -106,3 +113,54 @@ def log_softmax_at(logits: np.ndarray, token: int) -> tuple[float, bool]:
     top = float(values.max())
     log_z = top + float(np.log(np.exp(values - top).sum()))
     return float(values[token]) - log_z, int(values.argmax()) == token
+
+
+def resolve_gguf(model_id: str) -> Path:
+    """The GGUF file behind ``model_id`` (assembling the bundled one on first use)."""
+    if model_id == BUNDLED_MODEL_ID:
+        return bundled_gguf_path()
+    if model_id.startswith("bundled:"):
+        raise BackendError(f"Unknown bundled model '{model_id}'. Fix: use {BUNDLED_MODEL_ID}")
+    path = Path(model_id).expanduser()
+    if not path.is_file():
+        raise BackendError(
+            f"GGUF file '{model_id}' not found. Fix: pass the path of an existing .gguf file, "
+            f"or use llamacpp:{BUNDLED_MODEL_ID}"
+        )
+    return path
+
+
+def import_llama_cpp() -> Any:
+    """The ``llama_cpp`` module, or a MissingDependencyError with the install hint."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "The llamacpp backend needs llama-cpp-python. Fix: pip install 'gemmawatch[llamacpp]' "
+            "(compiles llama.cpp, ~12 min on 2 cores)"
+        ) from exc
+    return llama_cpp
+
+
+class RequestError(Exception):
+    """A per-request failure with a stable error class (turned into a failed result)."""
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+def failed_result(
+    error_class: str, message: str, started_at: datetime, e2e: float, input_tokens: int
+) -> GenerationResult:
+    """A failed request: empty text, the error and its class."""
+    return GenerationResult(
+        text="",
+        input_tokens=input_tokens,
+        output_tokens=0,
+        token_source="tokenizer",
+        started_at=started_at,
+        e2e_s=e2e,
+        error=message or error_class,
+        error_class=error_class,
+    )
