@@ -68,6 +68,11 @@ def _coerce(value: str) -> Any:
     return value
 
 
+def _bundled_quantization(backend: str) -> str:
+    # transformers dequantises the bundled GGUF; llama.cpp runs the Q4_K_M weights as they are.
+    return _BUNDLED_QUANT if backend == "transformers" else "Q4_K_M"
+
+
 def parse_spec(spec: str) -> TargetInfo:
     """Parse ``BACKEND:MODEL[@BASE_URL][?key=value&...]``; the spec itself becomes the name."""
     backend, _, rest = spec.partition(":")
@@ -95,6 +100,7 @@ def parse_spec(spec: str) -> TargetInfo:
             options[key] = _coerce(value)
     if base_url:
         options["base_url"] = base_url
+    default_quant = _bundled_quantization(backend) if model_id == BUNDLED_MODEL_ID else None
     revision = fields.get("revision")
     if revision is None and model_id == BUNDLED_MODEL_ID:
         revision = bundled_revision()
@@ -104,7 +110,7 @@ def parse_spec(spec: str) -> TargetInfo:
         model_id=model_id,
         revision=revision,
         dtype=fields.get("dtype"),
-        quantization=fields.get("quantization", _BUNDLED_QUANT if model_id == BUNDLED_MODEL_ID else None),
+        quantization=fields.get("quantization", default_quant),
         options=options,
     )
 

@@ -112,3 +112,10 @@ def test_target_info_is_hashable_picklable_and_copies_options() -> None:
     assert info.options == {"device": "cpu"}  # not aliased
     assert {info: 1}[TargetInfo(name="t", backend="transformers", model_id="m", options={"device": "cpu"})] == 1
     assert pickle.loads(pickle.dumps(info)) == info
+
+
+def test_bundled_spec_quantization_follows_the_backend() -> None:
+    # transformers dequantises the GGUF; llama.cpp runs its Q4_K_M weights as they are.
+    assert resolve_target("transformers:bundled:gemma-3-270m").quantization == "Q4_K_M (dequantised)"
+    assert resolve_target("llamacpp:bundled:gemma-3-270m").quantization == "Q4_K_M"
+    assert resolve_target("llamacpp:/models/other.gguf").quantization is None
