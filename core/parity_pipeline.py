@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.errors import GemmawatchError, one_line
-from gemmawatch.pipeline import Progress, resolve_targets
+from gemmawatch.pipeline import Progress, close_collectors, mark_failed, resolve_targets
 from gemmawatch.provenance import hostname, package_versions
 
 __all__ = ["ParityRequest", "run_parity_targets"]
@@ -120,16 +119,8 @@ def run_parity_targets(
             sq.add_samples(s, run_id, outcome.sample_rows())
             rq.finish_run(s, run_id, status="completed")
     except BaseException as exc:
-        message = one_line(str(exc)) if isinstance(exc, GemmawatchError) else one_line(f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, KeyboardInterrupt):
-            message = "interrupted by the user"
-        with session_scope(engine) as s:
-            rq.finish_run(s, run_id, status="failed", error=message)
-        progress(f"Run {run_id} failed: {message}")
+        mark_failed(engine, run_id, exc, progress)
         raise
     finally:
-        for collector in collectors:
-            close = getattr(collector, "close", None)
-            if close is not None:
-                close()  # NVML keeps a reference count per init
+        close_collectors(collectors)
     return run_id, outcome

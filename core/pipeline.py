@@ -104,6 +104,31 @@ def run_evaluations(
     return [_run_one(engine, info, request, config_rules, progress) for info in infos]
 
 
+def mark_failed(engine: Any, run_id: int, exc: BaseException, progress: Progress) -> str:
+    """Store run ``run_id`` as failed with a one-line account of ``exc``; returns that line."""
+    from gemmawatch.storage.engine import session_scope
+    from gemmawatch.storage.queries import runs as rq
+
+    if isinstance(exc, KeyboardInterrupt):
+        message = "interrupted by the user"
+    elif isinstance(exc, GemmawatchError):
+        message = one_line(str(exc))
+    else:
+        message = one_line(f"{type(exc).__name__}: {exc}")
+    with session_scope(engine) as s:
+        rq.finish_run(s, run_id, status="failed", error=message)
+    progress(f"Run {run_id} failed: {message}")
+    return message
+
+
+def close_collectors(collectors: Sequence[Any]) -> None:
+    """Release telemetry collectors that hold resources (NVML keeps a reference count per init)."""
+    for collector in collectors:
+        close = getattr(collector, "close", None)
+        if close is not None:
+            close()
+
+
 def _target_fields(info: Any) -> dict[str, Any]:
     return {
         "name": info.name,
@@ -205,20 +230,12 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[An
             sq.add_samples(s, run_id, samples)
             rq.finish_run(s, run_id, status="completed")
     except BaseException as exc:
-        message = one_line(str(exc)) if isinstance(exc, GemmawatchError) else one_line(f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, KeyboardInterrupt):
-            message = "interrupted by the user"
-        with session_scope(engine) as s:
-            rq.finish_run(s, run_id, status="failed", error=message)
-        progress(f"Run {run_id} failed: {message}")
+        mark_failed(engine, run_id, exc, progress)
         raise
     finally:
         if backend is not None:
             backend.close()
-        for collector in collectors:
-            close = getattr(collector, "close", None)
-            if close is not None:
-                close()  # NVML keeps a reference count per init
+        close_collectors(collectors)
     with session_scope(engine) as s:
         seed_default_rules(s)
         sync_config_rules(s, config_rules)

@@ -238,7 +238,8 @@ class GenAIBackend:
                 "stream_cut", f"Google GenAI stream ended without a finish reason after {clock.chunks} chunks"
             )
         if usage is None or usage.candidates_token_count is None:
-            return clock.finish(input_tokens=0, output_tokens=clock.chunks, token_source="server", stop=request.stop)
+            # No usage report: count streamed chunks, and say so.
+            return clock.finish(input_tokens=0, output_tokens=clock.chunks, token_source="chunks", stop=request.stop)
         return clock.finish(
             input_tokens=usage.prompt_token_count or 0,
             # Thinking tokens are generated (and billed) too; Gemma reports none.

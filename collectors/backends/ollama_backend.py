@@ -167,11 +167,11 @@ class OllamaBackend:
             return clock.fail(
                 "stream_cut", f"Ollama {endpoint} stream ended without done=true after {clock.chunks} chunks"
             )
-        output_tokens = final.eval_count if final.eval_count is not None else clock.chunks
+        counted = final.eval_count is not None
         return clock.finish(
             input_tokens=final.prompt_eval_count or 0,
-            output_tokens=output_tokens,
-            token_source="server",
+            output_tokens=final.eval_count if counted else clock.chunks,
+            token_source="server" if counted else "chunks",
             stop=request.stop,
         )
 
