@@ -117,6 +117,38 @@ def tpot(e2e_s: float, ttft_s: float | None, output_tokens: int) -> float | None
     return (e2e_s - ttft_s) / (output_tokens - 1)
 
 
+def streamed_result(
+    *,
+    text: str,
+    input_tokens: int,
+    output_tokens: int,
+    token_source: TokenSource,
+    started_at: datetime,
+    t0: float,
+    arrivals: Sequence[float],
+    end: float,
+) -> GenerationResult:
+    """A successful streamed request, timed by the vLLM definitions.
+
+    ``t0`` is the send time, ``arrivals`` the ``time.perf_counter()`` of each chunk
+    that carried text and ``end`` the last byte: TTFT = first arrival − send,
+    ITL = gaps between arrivals, E2E = end − send, TPOT via :func:`tpot`.
+    """
+    ttft = arrivals[0] - t0 if arrivals else None
+    e2e = end - t0
+    return GenerationResult(
+        text=text,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        token_source=token_source,
+        started_at=started_at,
+        ttft_s=ttft,
+        e2e_s=e2e,
+        itl_s=[b - a for a, b in zip(arrivals, arrivals[1:], strict=False)],
+        tpot_s=tpot(e2e, ttft, output_tokens),
+    )
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A loaded model that gemmawatch can benchmark.

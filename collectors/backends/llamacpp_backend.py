@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from gemmawatch.collectors.backends.base import GenerationRequest, GenerationResult, TargetInfo, tpot
+from gemmawatch.collectors.backends.base import GenerationRequest, GenerationResult, TargetInfo, streamed_result
 from gemmawatch.collectors.backends.llamacpp_support import (
     RequestError,
     failed_result,
@@ -185,9 +185,7 @@ class LlamaCppBackend:
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         """The chat prompt text (template applied once, generation prompt added)."""
         if self._chat_template is None:
-            raise BackendError(
-                f"GGUF '{self.path.name}' has no chat template. Fix: send plain prompts (chat=False)"
-            )
+            raise BackendError(f"GGUF '{self.path.name}' has no chat template. Fix: send plain prompts (chat=False)")
         return render_chat(self._chat_template, messages, bos_token=self._bos_text, eos_token=self._eos_text)
 
     def encode(self, request: GenerationRequest) -> list[int]:
@@ -267,19 +265,15 @@ class LlamaCppBackend:
             return failed_result(exc.error_class, str(exc), started_at, time.perf_counter() - t0, len(ids))
         except Exception as exc:  # a failing request never raises out of generate/stream
             return failed_result(type(exc).__name__, one_line(str(exc)), started_at, time.perf_counter() - t0, len(ids))
-        n = self._sampled(ids)
-        ttft = times[0] - t0 if times else None
-        e2e = last - t0
-        return GenerationResult(
+        return streamed_result(
             text="".join(pieces),
             input_tokens=len(ids),
-            output_tokens=n,
+            output_tokens=self._sampled(ids),
             token_source="tokenizer",
             started_at=started_at,
-            ttft_s=ttft,
-            e2e_s=e2e,
-            itl_s=[b - a for a, b in zip(times, times[1:], strict=False)],
-            tpot_s=tpot(e2e, ttft, n),
+            t0=t0,
+            arrivals=times,
+            end=last,
         )
 
     @staticmethod

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from gemmawatch.collectors.backends.base import GenerationRequest, GenerationResult, TokenSource, tpot
+from gemmawatch.collectors.backends.base import GenerationRequest, GenerationResult, TokenSource, streamed_result
 from gemmawatch.errors import one_line
 
 __all__ = ["StreamClock", "run_requests", "transport_error_class", "trim_at_stop"]
@@ -75,18 +75,15 @@ class StreamClock:
         self, *, input_tokens: int, output_tokens: int, token_source: TokenSource, stop: Sequence[str]
     ) -> GenerationResult:
         """The successful result; E2E ends now (after the stream's last byte)."""
-        e2e = time.perf_counter() - self._t0
-        ttft = self._times[0] - self._t0 if self._times else None
-        return GenerationResult(
+        return streamed_result(
             text=trim_at_stop("".join(self._parts), stop),
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             token_source=token_source,
             started_at=self.started_at,
-            ttft_s=ttft,
-            e2e_s=e2e,
-            itl_s=[b - a for a, b in zip(self._times, self._times[1:], strict=False)],
-            tpot_s=tpot(e2e, ttft, output_tokens),
+            t0=self._t0,
+            arrivals=self._times,
+            end=time.perf_counter(),
         )
 
     def fail(self, error_class: str, message: str) -> GenerationResult:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gemmawatch.collectors.backends.base import GenerationRequest, GenerationResult, TargetInfo, tpot
+from gemmawatch.collectors.backends.base import GenerationRequest, GenerationResult, TargetInfo, streamed_result
 from gemmawatch.collectors.backends.hf_generation import (
     RowStopper,
     TokenClock,
@@ -322,19 +322,15 @@ class TransformersBackend:
             return self._failed(exc, started_at, time.perf_counter() - t0)
         n = stopper.tokens_for(0, generated)
         times = clock.times[:n]
-        text = self._finish_text(rows[0][:n], request)
-        ttft = times[0] - t0 if times else None
-        e2e = (times[-1] if times else time.perf_counter()) - t0
-        return GenerationResult(
-            text=text,
+        return streamed_result(
+            text=self._finish_text(rows[0][:n], request),
             input_tokens=len(ids),
             output_tokens=n,
             token_source="tokenizer",
             started_at=started_at,
-            ttft_s=ttft,
-            e2e_s=e2e,
-            itl_s=[b - a for a, b in zip(times, times[1:], strict=False)],
-            tpot_s=tpot(e2e, ttft, n),
+            t0=t0,
+            arrivals=times,
+            end=times[-1] if times else time.perf_counter(),
         )
 
     # -- scoring ----------------------------------------------------------------------------
