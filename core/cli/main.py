@@ -14,6 +14,7 @@ import sys
 import typer
 
 from gemmawatch.cli import (
+    commands_bench,
     commands_db,
     commands_eval,
     commands_parity,
@@ -53,6 +54,7 @@ app.command("parity")(commands_parity.parity)
 app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
 app.add_typer(commands_db.app, name="db")
+app.add_typer(commands_bench.app, name="bench")
 
 
 def main(argv: list[str] | None = None) -> int:
