@@ -1,4 +1,4 @@
-"""Telemetry: collectors of host/process/GPU readings and a background sampler.
+"""Telemetry: collectors of host/process/GPU and inference-server readings and a background sampler.
 
 Typical use around a run::
 
@@ -10,8 +10,10 @@ Typical use around a run::
 from __future__ import annotations
 
 from gemmawatch.collectors.telemetry.base import Collector
+from gemmawatch.collectors.telemetry.energy import energy_joules, energy_per_token
 from gemmawatch.collectors.telemetry.host import HostCollector, ProcessCollector
 from gemmawatch.collectors.telemetry.nvml import NvmlCollector
+from gemmawatch.collectors.telemetry.prometheus import DEFAULT_ENGINE_METRICS, PrometheusCollector, ScrapeError
 from gemmawatch.collectors.telemetry.reading import BYTES_PER_MB, Reading
 from gemmawatch.collectors.telemetry.sampler import SamplerStats, Sink, TelemetrySampler
 from gemmawatch.collectors.telemetry.sinks import ListSink, storage_sink
@@ -19,15 +21,20 @@ from gemmawatch.collectors.telemetry.sinks import ListSink, storage_sink
 __all__ = [
     "BYTES_PER_MB",
     "Collector",
+    "DEFAULT_ENGINE_METRICS",
     "HostCollector",
     "ListSink",
     "NvmlCollector",
     "ProcessCollector",
+    "PrometheusCollector",
     "Reading",
     "SamplerStats",
+    "ScrapeError",
     "Sink",
     "TelemetrySampler",
     "default_collectors",
+    "energy_joules",
+    "energy_per_token",
     "storage_sink",
 ]
 

@@ -20,9 +20,20 @@ class NvmlCollector:
     """Per-GPU utilisation, memory, power and temperature (label ``device``: index as a string).
 
     Metrics: ``gpu.utilization`` (%), ``gpu.memory_used_mb``, ``gpu.memory_total_mb`` (MB),
-    ``gpu.power_w`` (W), ``gpu.temperature_c`` (C). ``nvmlDeviceGetPowerUsage``
-    is an average over roughly the last second on most GPUs rather than an
-    instantaneous value, so power readings carry ``power_kind="average"``.
+    ``gpu.power_w`` (W), ``gpu.temperature_c`` (C), ``gpu.energy_j`` (J),
+    ``gpu.sm_clock_mhz``, ``gpu.mem_clock_mhz`` (MHz) and ``gpu.throttle_reasons``
+    (``bitmask``). ``nvmlDeviceGetPowerUsage`` is an average over roughly the
+    last second on most GPUs rather than an instantaneous value, so power
+    readings carry ``power_kind="average"``.
+
+    ``gpu.energy_j`` is NVML's total energy counter (millijoules since the
+    driver was loaded, Volta and newer), labelled ``counter="since_driver_load"``:
+    only differences between readings mean anything (see
+    :func:`~gemmawatch.collectors.telemetry.energy.energy_per_token`), and the
+    counter restarts when the driver reloads. ``gpu.throttle_reasons`` is the
+    ``nvmlClocksEventReason*`` bitmask as a float (0 = nothing holds the clocks
+    back; 0x1 idle, 0x4 software power cap, 0x8 hardware slowdown, 0x20/0x40
+    thermal slowdown).
 
     Each field is read on its own: one the driver does not support
     (``NVMLError_NotSupported``, common on consumer cards and MIG slices) or
@@ -101,6 +112,21 @@ class NvmlCollector:
         add("gpu.power_w", "W", lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0, power_kind="average")
         sensor = getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
         add("gpu.temperature_c", "C", lambda: nvml.nvmlDeviceGetTemperature(handle, sensor))
+        add(
+            "gpu.energy_j",
+            "J",
+            lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0,
+            counter="since_driver_load",
+        )
+        sm_clock, mem_clock = getattr(nvml, "NVML_CLOCK_SM", 1), getattr(nvml, "NVML_CLOCK_MEM", 2)
+        add("gpu.sm_clock_mhz", "MHz", lambda: nvml.nvmlDeviceGetClockInfo(handle, sm_clock))
+        add("gpu.mem_clock_mhz", "MHz", lambda: nvml.nvmlDeviceGetClockInfo(handle, mem_clock))
+        # NVML 12.x renamed "clocks throttle reasons" to "clocks event reasons"; the old name is an alias.
+        reasons = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
+            nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None
+        )
+        if reasons is not None:
+            add("gpu.throttle_reasons", "bitmask", lambda: reasons(handle))
         return out
 
     def _read(self, device: str, metric: str, read: Callable[[], Any]) -> Any:

@@ -34,6 +34,8 @@ class FakeNvml:
     NVMLError_NotSupported = NVMLError_NotSupported
     NVMLError_LibraryNotFound = NVMLError_LibraryNotFound
     NVML_TEMPERATURE_GPU = 0
+    NVML_CLOCK_SM = 1
+    NVML_CLOCK_MEM = 2
 
     def __init__(self, devices: list[dict[str, Any]], init_error: Exception | None = None) -> None:
         self.devices = devices
@@ -76,9 +78,29 @@ class FakeNvml:
         assert sensor == 0
         return int(self._get(h, "temp"))
 
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: dict[str, Any]) -> int:
+        return int(self._get(h, "energy_mj"))
+
+    def nvmlDeviceGetClockInfo(self, h: dict[str, Any], clock: int) -> int:
+        return int(self._get(h, {1: "sm_mhz", 2: "mem_mhz"}[clock]))
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, h: dict[str, Any]) -> int:
+        return int(self._get(h, "throttle"))
+
 
 MiB = 1024 * 1024
-FULL = {"util": 87, "mem": (2048 * MiB, 81920 * MiB), "power_mw": 312_500, "temp": 64}
+FULL = {
+    "util": 87,
+    "mem": (2048 * MiB, 81920 * MiB),
+    "power_mw": 312_500,
+    "temp": 64,
+    "energy_mj": 123_456_789,
+    "sm_mhz": 1980,
+    "mem_mhz": 2619,
+    "throttle": 0x4 | 0x20,
+}
+NEW_FIELDS = {"gpu.energy_j", "gpu.sm_clock_mhz", "gpu.mem_clock_mhz", "gpu.throttle_reasons"}
+BASIC_FIELDS = {"gpu.utilization", "gpu.memory_used_mb", "gpu.memory_total_mb", "gpu.power_w", "gpu.temperature_c"}
 
 
 def by_key(readings: list[Reading]) -> dict[tuple[str, str], Reading]:
@@ -98,8 +120,15 @@ def test_full_device_is_parsed_with_units_and_labels() -> None:
     assert power.value == pytest.approx(312.5) and power.unit == "W"
     assert power.labels == {"device": "0", "power_kind": "average"}
     assert got[("0", "gpu.temperature_c")].value == 64.0
+    energy = got[("0", "gpu.energy_j")]
+    assert energy.value == pytest.approx(123_456.789) and energy.unit == "J"
+    assert energy.labels == {"device": "0", "counter": "since_driver_load"}
+    assert got[("0", "gpu.sm_clock_mhz")].value == 1980.0 and got[("0", "gpu.sm_clock_mhz")].unit == "MHz"
+    assert got[("0", "gpu.mem_clock_mhz")].value == 2619.0 and got[("0", "gpu.mem_clock_mhz")].unit == "MHz"
+    throttle = got[("0", "gpu.throttle_reasons")]
+    assert throttle.value == 36.0 and throttle.unit == "bitmask" and throttle.labels == {"device": "0"}
     assert all(r.source == "nvml" for r in got.values())
-    assert len(got) == 5
+    assert len(got) == 9
     col.close()
     assert fake.shutdown_calls == 1 and col.available is False
 
@@ -109,17 +138,46 @@ def test_each_unsupported_field_is_skipped_individually() -> None:
     third = dict(FULL, mem=NVMLError_NotSupported(3), util=NVMLError_NotSupported(3))
     col = NvmlCollector(nvml=FakeNvml([FULL, second, third]))
     got = by_key(list(col.collect()))
-    assert {m for d, m in got if d == "0"} == {
-        "gpu.utilization",
-        "gpu.memory_used_mb",
-        "gpu.memory_total_mb",
-        "gpu.power_w",
-        "gpu.temperature_c",
-    }
-    assert {m for d, m in got if d == "1"} == {"gpu.utilization", "gpu.memory_used_mb", "gpu.memory_total_mb"}
-    assert {m for d, m in got if d == "2"} == {"gpu.power_w", "gpu.temperature_c"}
+    assert {m for d, m in got if d == "0"} == BASIC_FIELDS | NEW_FIELDS
+    memory_and_util = {"gpu.utilization", "gpu.memory_used_mb", "gpu.memory_total_mb"}
+    assert {m for d, m in got if d == "1"} == memory_and_util | NEW_FIELDS
+    assert {m for d, m in got if d == "2"} == {"gpu.power_w", "gpu.temperature_c"} | NEW_FIELDS
     # Still the same on the next call: skipping is per call, not a permanent blacklist.
     assert len(list(col.collect())) == len(got)
+
+
+def test_unsupported_energy_clocks_and_throttle_are_skipped_individually() -> None:
+    """Pre-Volta boards lack the energy counter; MIG slices and some boards lack clocks or reasons."""
+    no_energy = dict(FULL, energy_mj=NVMLError_NotSupported(3))
+    no_sm_clock = dict(FULL, sm_mhz=NVMLError_NotSupported(3))
+    no_extras = dict(
+        FULL,
+        energy_mj=NVMLError_NotSupported(3),
+        sm_mhz=NVMLError_NotSupported(3),
+        mem_mhz=NVMLError_NotSupported(3),
+        throttle=NVMLError_NotSupported(3),
+    )
+    col = NvmlCollector(nvml=FakeNvml([no_energy, no_sm_clock, no_extras]))
+    got = by_key(list(col.collect()))
+    assert {m for d, m in got if d == "0"} == BASIC_FIELDS | (NEW_FIELDS - {"gpu.energy_j"})
+    assert {m for d, m in got if d == "1"} == BASIC_FIELDS | (NEW_FIELDS - {"gpu.sm_clock_mhz"})
+    assert got[("1", "gpu.mem_clock_mhz")].value == 2619.0  # the other clock of the same call family survives
+    assert {m for d, m in got if d == "2"} == BASIC_FIELDS
+
+
+def test_event_reasons_name_is_preferred_and_a_library_without_either_skips_the_field() -> None:
+    class NewNvml(FakeNvml):  # nvidia-ml-py 12.x: "clocks event reasons"
+        def nvmlDeviceGetCurrentClocksEventReasons(self, h: dict[str, Any]) -> int:
+            return 0x1
+
+    got = by_key(list(NvmlCollector(nvml=NewNvml([FULL])).collect()))
+    assert got[("0", "gpu.throttle_reasons")].value == 1.0
+
+    class OldNvml(FakeNvml):  # a library with neither getter
+        nvmlDeviceGetCurrentClocksThrottleReasons = None  # type: ignore[assignment]
+
+    metrics = {m for _, m in by_key(list(NvmlCollector(nvml=OldNvml([FULL])).collect()))}
+    assert metrics == BASIC_FIELDS | (NEW_FIELDS - {"gpu.throttle_reasons"})
 
 
 def test_other_nvml_errors_skip_the_field_and_warn_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -129,7 +187,7 @@ def test_other_nvml_errors_skip_the_field_and_warn_once(caplog: pytest.LogCaptur
         first = list(col.collect())
         second = list(col.collect())
     assert "gpu.temperature_c" not in {r.metric for r in first}
-    assert len(first) == len(second) == 4
+    assert len(first) == len(second) == 8
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "gpu.temperature_c" in warnings[0].getMessage()
 
