@@ -15,6 +15,7 @@ from gemmawatch.storage.models.base import (
     json_dumps,
     utcnow,
 )
+from gemmawatch.storage.models.load import LOAD_PHASES, LoadRequest
 from gemmawatch.storage.models.metric import MetricResult
 from gemmawatch.storage.models.run import RUN_STATUSES, Run
 from gemmawatch.storage.models.sample import Sample
@@ -24,6 +25,7 @@ from gemmawatch.storage.models.telemetry import TelemetrySample
 __all__ = [
     "ALERT_STATES",
     "COMPARATORS",
+    "LOAD_PHASES",
     "NAMING_CONVENTION",
     "RUN_STATUSES",
     "Alert",
@@ -31,6 +33,7 @@ __all__ = [
     "Base",
     "BigIntId",
     "JSONType",
+    "LoadRequest",
     "MetricResult",
     "Run",
     "Sample",

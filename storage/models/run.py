@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from gemmawatch.storage.models.base import Base, utcnow
 
 if TYPE_CHECKING:
+    from gemmawatch.storage.models.load import LoadRequest
     from gemmawatch.storage.models.metric import MetricResult
     from gemmawatch.storage.models.sample import Sample
     from gemmawatch.storage.models.target import Target
@@ -21,7 +22,7 @@ RUN_STATUSES: tuple[str, ...] = ("running", "completed", "failed", "partial")
 
 
 class Run(Base):
-    """A run and its provenance; metrics, samples and telemetry hang off it.
+    """A run and its provenance; metrics, samples, telemetry and load requests hang off it.
 
     Deleting a run deletes its children (``ON DELETE CASCADE`` in the database,
     so it also holds for bulk deletes that bypass the ORM). Deleting a target
@@ -58,6 +59,9 @@ class Run(Base):
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
     )
     telemetry: Mapped[list[TelemetrySample]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+    load_requests: Mapped[list[LoadRequest]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
     )
 

@@ -6,7 +6,7 @@ them. Write functions flush but never commit: use
 :func:`gemmawatch.storage.session_scope` around them.
 """
 
-from gemmawatch.storage.queries import alerts, metrics, runs, samples, targets, telemetry
+from gemmawatch.storage.queries import alerts, load, metrics, runs, samples, targets, telemetry
 from gemmawatch.storage.queries.alerts import (
     acknowledge_alert,
     fire_alert,
@@ -15,6 +15,7 @@ from gemmawatch.storage.queries.alerts import (
     resolve_alert,
     upsert_rule,
 )
+from gemmawatch.storage.queries.load import add_load_requests, load_requests, load_steps
 from gemmawatch.storage.queries.metrics import add_metrics, metrics_for_runs
 from gemmawatch.storage.queries.runs import create_run, delete_run, finish_run, list_runs, run_summary
 from gemmawatch.storage.queries.samples import add_samples, count_samples, list_samples, tasks_for_run
@@ -23,6 +24,7 @@ from gemmawatch.storage.queries.telemetry import add_telemetry, telemetry_for_ru
 
 __all__ = [
     "acknowledge_alert",
+    "add_load_requests",
     "add_metrics",
     "add_samples",
     "add_telemetry",
@@ -38,6 +40,9 @@ __all__ = [
     "list_runs",
     "list_samples",
     "list_targets",
+    "load",
+    "load_requests",
+    "load_steps",
     "metrics",
     "metrics_for_runs",
     "resolve_alert",

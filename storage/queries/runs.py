@@ -9,7 +9,16 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gemmawatch.errors import UnknownNameError
-from gemmawatch.storage.models import RUN_STATUSES, MetricResult, Run, Sample, Target, TelemetrySample, utcnow
+from gemmawatch.storage.models import (
+    RUN_STATUSES,
+    LoadRequest,
+    MetricResult,
+    Run,
+    Sample,
+    Target,
+    TelemetrySample,
+    utcnow,
+)
 from gemmawatch.storage.queries._rows import table_of
 
 #: Metric fields returned in :func:`run_summary` (and by metrics_for_runs).
@@ -122,7 +131,7 @@ def run_summary(s: Session, run_id: int) -> dict[str, Any] | None:
     Keys: id, kind, target, target_info (backend, model_id, revision, dtype,
     quantization; None without a target), label, status, started_at,
     finished_at, error, host, versions, config, metrics (list of dicts with
-    :data:`METRIC_FIELDS`), samples_count, telemetry_count.
+    :data:`METRIC_FIELDS`), samples_count, telemetry_count, load_requests_count.
     """
     runs = table_of(Run)
     row = (
@@ -169,6 +178,7 @@ def run_summary(s: Session, run_id: int) -> dict[str, Any] | None:
         "metrics": [dict(metric) for metric in metrics],
         "samples_count": _count(s, Sample.run_id == run_id),
         "telemetry_count": _count(s, TelemetrySample.run_id == run_id),
+        "load_requests_count": _count(s, LoadRequest.run_id == run_id),
     }
 
 
@@ -177,7 +187,7 @@ def _count(s: Session, condition: ColumnElement[bool]) -> int:
 
 
 def delete_run(s: Session, run_id: int) -> bool:
-    """Delete a run with its metrics, samples and telemetry; False if it did not exist.
+    """Delete a run with its metrics, samples, telemetry and load requests; False if it did not exist.
 
     Children go through ``ON DELETE CASCADE`` in the database; alerts keep
     their history with ``run_id`` set to NULL.

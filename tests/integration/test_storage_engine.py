@@ -20,7 +20,17 @@ from gemmawatch.storage import (
 )
 from gemmawatch.storage.queries import targets
 
-ALL_TABLES = {"targets", "runs", "metrics", "samples", "telemetry", "alert_rules", "alerts", "alembic_version"}
+ALL_TABLES = {
+    "targets",
+    "runs",
+    "metrics",
+    "samples",
+    "telemetry",
+    "alert_rules",
+    "alerts",
+    "load_requests",
+    "alembic_version",
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -34,11 +44,11 @@ def _tables(url: str) -> set[str]:
 
 def test_upgrade_from_empty_creates_every_table(empty_db_url: str) -> None:
     assert current_revision(empty_db_url) is None
-    assert upgrade(empty_db_url) == head_revision() == "0001"
-    assert current_revision(empty_db_url) == "0001"
+    assert upgrade(empty_db_url) == head_revision() == "0002"
+    assert current_revision(empty_db_url) == "0002"
     assert _tables(empty_db_url) == ALL_TABLES
     # Upgrading again is a no-op, not an error.
-    assert upgrade(empty_db_url) == "0001"
+    assert upgrade(empty_db_url) == "0002"
 
 
 def test_first_get_engine_migrates_a_new_database(empty_db_url: str) -> None:
@@ -57,8 +67,8 @@ def test_concurrent_upgrades_do_not_collide(empty_db_url: str) -> None:
     context = multiprocessing.get_context("fork")
     with context.Pool(3) as pool:
         results = pool.map(_upgrade_in_child, [empty_db_url] * 3)
-    assert results == ["0001"] * 3
-    assert current_revision(empty_db_url) == "0001"
+    assert results == ["0002"] * 3
+    assert current_revision(empty_db_url) == "0002"
     assert _tables(empty_db_url) == ALL_TABLES
 
 
