@@ -146,6 +146,15 @@ def run_load_test(
     pool = _prompt_pool(request)
     collectors = _collectors(request)  # validates metrics URLs before the run exists
     engine = get_engine(db_url)
+    from gemmawatch.collectors.targets import load_backend
+
+    progress(f"Connecting to {info.name}...")
+    try:
+        # Loaded (or, for a server, reached) before the run exists: an unreachable target stores nothing.
+        backend = load_backend(info)
+    except BaseException:
+        close_collectors(collectors)
+        raise
     with session_scope(engine) as s:
         target_id = tq.upsert_target(
             s,
@@ -168,13 +177,14 @@ def run_load_test(
         )
     progress(f"Run {run_id}: load test of {info.name} ({request.profile.describe()})")
     try:
-        outcome = _execute(engine, run_id, info, request, pool, collectors, progress)
+        outcome = _execute(engine, run_id, backend, request, pool, collectors, progress)
     except BaseException as exc:
         if not isinstance(exc, _Interrupted):
             mark_failed(engine, run_id, exc, progress)
             raise
         raise KeyboardInterrupt from None
     finally:
+        backend.close()
         close_collectors(collectors)
     from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
 
@@ -191,49 +201,53 @@ class _Interrupted(Exception):
 
 
 def _execute(
-    engine: Any, run_id: int, info: Any, request: LoadTestRequest, pool: list[Any], collectors: list[Any], progress: Progress
+    engine: Any,
+    run_id: int,
+    backend: Any,
+    request: LoadTestRequest,
+    pool: list[Any],
+    collectors: list[Any],
+    progress: Progress,
 ) -> LoadOutcome:
     from gemmawatch.collectors.load.driver import start_clock
     from gemmawatch.collectors.load.runner import Recorder
-    from gemmawatch.collectors.targets import load_backend
     from gemmawatch.collectors.telemetry import ListSink, TelemetrySampler, storage_sink
     from gemmawatch.pipeline import _record_loaded_target
 
+    _record_loaded_target(engine, run_id, backend.info)
     kept = ListSink()
     store = storage_sink(engine)
 
     def sink(rows: list[dict[str, Any]]) -> None:
-        kept(rows)
+        kept(rows)  # kept in memory too: each step's window needs its own readings
         store(rows)
 
     recorder = Recorder()
     sampler = TelemetrySampler(
         collectors, interval_s=request.telemetry_interval_s, sink=sink, run_id=run_id, host=hostname()
     )
-    backend = None
+    driver = _driver(backend, request)
     interrupted = False
     with sampler:
-        progress(f"Connecting to {info.name}...")
-        backend = load_backend(info)
+        wall_start = datetime.now(UTC)
+        clock = start_clock()
         try:
-            _record_loaded_target(engine, run_id, backend.info)
-            driver = _driver(backend, request)
-            wall_start = datetime.now(UTC)
-            clock = start_clock()
-            try:
-                asyncio.run(_drive(driver, pool, request, clock, recorder, progress))
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                interrupted = True
-                progress("Interrupted: storing the requests measured so far...")
-        finally:
-            backend.close()
+            asyncio.run(_drive(driver, pool, request, clock, recorder, progress))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            interrupted = True
+            progress("Interrupted: storing the requests measured so far...")
     outcome = _store(engine, run_id, request, recorder, wall_start, kept.rows, interrupted)
     if interrupted:
+        progress(
+            f"Run {run_id} stored as partial ({outcome.requests} requests). Details: gemmawatch runs show {run_id}"
+        )
         raise _Interrupted()
     return outcome
 
 
-async def _drive(driver: Any, pool: list[Any], request: LoadTestRequest, clock: Any, recorder: Any, progress: Progress) -> None:
+async def _drive(
+    driver: Any, pool: list[Any], request: LoadTestRequest, clock: Any, recorder: Any, progress: Progress
+) -> None:
     from gemmawatch.collectors.load.metrics import assign_phases, summarize
     from gemmawatch.collectors.load.plan import run_plan
     from gemmawatch.collectors.load.saturation import sweep_rates
@@ -248,7 +262,9 @@ async def _drive(driver: Any, pool: list[Any], request: LoadTestRequest, clock: 
     def throughput_of(step: int) -> float:
         events = recorder.step_events(step)
         record = recorder.steps[step]
-        window = assign_phases(events, warmup_s=request.budget.warmup_s, cooldown_s=request.budget.cooldown_s, start_s=record.started_s)
+        window = assign_phases(
+            events, warmup_s=request.budget.warmup_s, cooldown_s=request.budget.cooldown_s, start_s=record.started_s
+        )
         return summarize(events, window=window, slo=None).request_throughput or 0.0
 
     try:

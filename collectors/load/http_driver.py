@@ -44,9 +44,7 @@ def _aiohttp() -> Any:
     try:
         import aiohttp
     except ImportError as exc:  # optional dependency of the http extra
-        raise MissingDependencyError(
-            "The load generator needs aiohttp. Fix: pip install 'gemmawatch[http]'"
-        ) from exc
+        raise MissingDependencyError("The load generator needs aiohttp. Fix: pip install 'gemmawatch[http]'") from exc
     return aiohttp
 
 
@@ -56,7 +54,7 @@ class HttpDriver:
     capacity: int | None = None
 
     def __init__(self, info: TargetInfo, *, max_inflight: int, ignore_eos: bool = False) -> None:
-        aiohttp = _aiohttp()
+        http = _aiohttp()
         self.name = info.name
         self.model = info.model_id
         self.options = opts = OpenAIOptions.from_info(info)
@@ -67,21 +65,23 @@ class HttpDriver:
             # Read at start only; the key lives in this header and nowhere else (never stored or logged).
             headers["Authorization"] = f"Bearer {os.environ[opts.api_key_env]}"
         self._headers = headers
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.timeout_s)
+        self._timeout = http.ClientTimeout(total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.timeout_s)
         self._max_inflight = max_inflight
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop (aiohttp binds a session to its loop).
         if self._session is None:
-            aiohttp = _aiohttp()
-            connector = aiohttp.TCPConnector(limit=self._max_inflight, limit_per_host=self._max_inflight)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, headers=self._headers)
+            http = _aiohttp()
+            connector = http.TCPConnector(limit=self._max_inflight, limit_per_host=self._max_inflight)
+            self._session = http.ClientSession(connector=connector, timeout=self._timeout, headers=self._headers)
         return self._session
 
     def payload(self, prompt: LoadPrompt) -> dict[str, Any]:
         """The request body: streamed, greedy, capped at the prompt's ``max_tokens``."""
-        request = GenerationRequest(prompt=prompt.text, max_new_tokens=prompt.max_tokens, chat=self.options.api == "chat")
+        request = GenerationRequest(
+            prompt=prompt.text, max_new_tokens=prompt.max_tokens, chat=self.options.api == "chat"
+        )
         return generation_payload(
             self.model,
             request,
@@ -92,7 +92,7 @@ class HttpDriver:
 
     async def send(self, prompt: LoadPrompt, event: RequestEvent, clock: Clock) -> None:
         """Send one streamed request and fill ``event``; failures are recorded, not raised."""
-        aiohttp = _aiohttp()
+        http = _aiohttp()
         body = json.dumps(self.payload(prompt)).encode()
         api = self.options.api
         event.input_tokens = prompt.input_tokens
@@ -109,9 +109,9 @@ class HttpDriver:
             raise
         except TimeoutError:
             _fail(event, clock, "timeout", f"no byte for {self.options.timeout_s:g} s")
-        except aiohttp.ClientConnectorError as exc:
+        except http.ClientConnectorError as exc:
             _fail(event, clock, "connection", f"cannot connect: {one_line(str(exc))}")
-        except aiohttp.ClientError as exc:
+        except http.ClientError as exc:
             kind = "stream_cut" if event.n_chunks else "connection"
             _fail(event, clock, kind, f"{type(exc).__name__}: {one_line(str(exc))}")
 

@@ -68,7 +68,13 @@ def test_missing_dataset(tmp_path):
 
 def test_suite_prompts_and_unknown_suite():
     prompts = resolve_prompts(
-        "suite:smoke", count=1, input_tokens=1, output_tokens=24, prompt_field="prompt", output_tokens_field=None, seed=0
+        "suite:smoke",
+        count=1,
+        input_tokens=1,
+        output_tokens=24,
+        prompt_field="prompt",
+        output_tokens_field=None,
+        seed=0,
     )
     assert len(prompts) > 10 and all(p.max_tokens == 24 for p in prompts)
     with pytest.raises(ConfigError, match="Unknown suite 'mmlu'. Available: smoke"):

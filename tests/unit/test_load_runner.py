@@ -59,9 +59,7 @@ def run(profile, budget, driver=None, seed=0):
     recorder = Recorder()
 
     async def main():
-        return await run_step(
-            driver, POOL, profile, budget, step=0, clock=start_clock(), recorder=recorder, seed=seed
-        )
+        return await run_step(driver, POOL, profile, budget, step=0, clock=start_clock(), recorder=recorder, seed=seed)
 
     record = asyncio.run(main())
     return driver, recorder, record
