@@ -29,6 +29,7 @@ __all__ = [
     "bootstrap_cluster_stat_ci",
     "bootstrap_mean_ci",
     "bootstrap_stat_ci",
+    "bootstrap_summary_ci",
     "ci_for_values",
     "is_binary",
     "percentile",
@@ -120,6 +121,50 @@ def bootstrap_stat_ci(
         done += size
     lo, hi = np.quantile(np.concatenate(stats), [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lo), float(hi)
+
+
+def bootstrap_summary_ci(
+    values: Values,
+    percentiles: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Bootstrap intervals of the mean (key ``mean``) and of each percentile (``p50``, ``p99``...) at once.
+
+    Exactly the intervals :func:`bootstrap_stat_ci` gives for each statistic with the
+    same seed (the same resamples are drawn), but every resample is partitioned once
+    for all percentiles instead of once per statistic: a summary of 10k timings costs
+    one bootstrap instead of five.
+    """
+    arr = _as_array(values)
+    keys = ["mean", *(f"p{q:g}" for q in percentiles)]
+    n = arr.size
+    if n == 0:
+        return dict.fromkeys(keys, NAN_INTERVAL)
+    if n == 1:
+        only = float(arr[0])
+        return dict.fromkeys(keys, (only, only))
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    alpha = 1.0 - confidence
+    _z(confidence)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _MAX_CELLS // n)
+    rows: list[npt.NDArray[np.float64]] = []
+    done = 0
+    while done < n_resamples:
+        size = min(chunk, n_resamples - done)
+        m = arr[rng.integers(0, n, size=(size, n))]
+        block = np.empty((size, len(keys)))
+        block[:, 0] = np.mean(m, axis=1)
+        if len(keys) > 1:
+            block[:, 1:] = np.percentile(m, list(percentiles), axis=1).T
+        rows.append(block)
+        done += size
+    bounds = np.quantile(np.concatenate(rows), [alpha / 2.0, 1.0 - alpha / 2.0], axis=0)
+    return {key: (float(bounds[0, i]), float(bounds[1, i])) for i, key in enumerate(keys)}
 
 
 def bootstrap_cluster_stat_ci(

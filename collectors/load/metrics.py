@@ -397,9 +397,11 @@ def metric_rows(
         for metric, tokens in (("output_throughput", out), ("total_token_throughput", total)):
             ci = stats.bootstrap_stat_ci(tokens, rate)
             add(metric, completed, ci, "tokens/s", "rate", "bootstrap over requests", tokens=sum(tokens))
+    percentiles = [q for _, q in _STATS if q is not None]
     for name, values in (("ttft", s.ttft), ("tpot", s.tpot), ("e2e", s.e2e)):
-        for label, q in _STATS:
-            add(f"{name}_{label}_s", len(values), stats.bootstrap_stat_ci(values, _stat_fn(q)), "s", label, "bootstrap")
+        cis = stats.bootstrap_summary_ci(values, percentiles)  # one set of resamples for all five statistics
+        for label, _ in _STATS:
+            add(f"{name}_{label}_s", len(values), cis[label], "s", label, "bootstrap")
     if s.itl:
         n_gaps = sum(len(c) for c in s.itl)
         for label, ci in _pooled_cluster_cis(s.itl).items():

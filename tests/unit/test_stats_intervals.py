@@ -128,3 +128,18 @@ def test_percentile_matches_numpy_linear_interpolation() -> None:
     assert math.isnan(percentile([], 50))
     with pytest.raises(ValueError, match="percentile"):
         percentile(values, 101)
+
+
+def test_summary_bootstrap_matches_one_statistic_at_a_time():
+    import numpy as np
+
+    from gemmawatch.evals import stats
+
+    values = np.random.default_rng(3).lognormal(size=300)
+    together = stats.bootstrap_summary_ci(values, [50.0, 99.0], n_resamples=500, seed=4)
+    assert together["mean"] == stats.bootstrap_stat_ci(values, np.mean, n_resamples=500, seed=4)
+    for q in (50.0, 99.0):
+        assert together[f"p{q:g}"] == stats.bootstrap_stat_ci(values, stats.percentile_stat(q), n_resamples=500, seed=4)
+    assert stats.bootstrap_summary_ci([2.0], [50.0]) == {"mean": (2.0, 2.0), "p50": (2.0, 2.0)}
+    empty = stats.bootstrap_summary_ci([], [50.0])
+    assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in empty.values())
