@@ -138,7 +138,32 @@ def saturation(results: Sequence[StepResult]) -> Knee | None:
         )
         for r in results
     ]
-    return find_knee(points)
+    knee = find_knee(points)
+    if knee is not None:
+        # Say what the hardware and the engine were doing just past the knee: the "why" of saturation.
+        order = [p.step for p in knee.points]
+        after = order[min(order.index(knee.step) + 1, len(order) - 1)]
+        tele = next((r.telemetry for r in results if r.step == after), {})
+        if tele:
+            knee.reason += f" During step {after}: {describe_telemetry(tele)}."
+    return knee
+
+
+_TELEMETRY_TEXT = (
+    ("host_cpu_percent", "host CPU {:.0f}%"),
+    ("process_cpu_percent", "generator process CPU {:.0f}%"),
+    ("gpu_utilization_percent", "GPU {:.0f}% busy"),
+    ("gpu_power_w", "GPU power {:.0f} W"),
+    ("queue_depth", "{:.1f} requests queued"),
+    ("requests_running", "{:.1f} requests running"),
+    ("kv_cache_usage", "KV cache {:.0%} full"),
+    ("energy_per_output_token_j", "{:.3g} J per output token"),
+)
+
+
+def describe_telemetry(telemetry: Mapping[str, float]) -> str:
+    """One phrase per known telemetry mean, e.g. ``host CPU 97%, 3.2 requests queued``."""
+    return ", ".join(text.format(telemetry[key]) for key, text in _TELEMETRY_TEXT if key in telemetry)
 
 
 def headline(results: Sequence[StepResult]) -> StepResult:
