@@ -64,7 +64,7 @@ class Profile:
             return f"concurrent@{self.concurrency}"
         if self.open_loop:
             b = "" if self.burstiness == 1.0 or self.kind == "constant" else f",b={self.burstiness:g}"
-            return f"{self.kind}@{self.rate:g}/s{b}"
+            return f"{self.kind}@{self.rate:.3g}/s{b}"
         if self.kind == "sweep":
             return f"sweep@{self.steps}"
         return self.kind

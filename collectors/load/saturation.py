@@ -199,21 +199,30 @@ def find_knee(
 
 
 def sweep_rates(sync_throughput: float, max_throughput: float, steps: int) -> list[float]:
-    """The constant rates of a ``steps``-step sweep, evenly spaced strictly between the two bounds.
+    """The constant rates of a ``steps``-step sweep, evenly spaced strictly between two bounds.
 
     The synchronous and max-throughput steps are two of the ``steps``, so ``steps - 2``
     rates are returned (none for ``steps == 2``). GuideLLM's sweep ends its rates *at*
     the measured maximum; we stop one interval short because the throughput step has
-    already measured that load. Empty when the maximum is not above the synchronous
-    rate (the server did not scale, so there is nothing in between). Raises
-    :class:`~gemmawatch.errors.ConfigError` when ``steps < 2``.
+    already measured that load. When concurrency bought less than 10% more throughput
+    (a server that runs one request at a time), the upper bound becomes ``OVERLOAD`` x
+    the best measured rate instead: offering more than the server can do
+    is what shows where latency takes off. All zero (nothing completed): no rates.
+    Raises :class:`~gemmawatch.errors.ConfigError` when ``steps < 2``.
     """
     if steps < 2:
         raise ConfigError(f"Invalid sweep size {steps}: expected at least 2 steps (synchronous and throughput)")
     for label, value in (("synchronous", sync_throughput), ("max", max_throughput)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{label} throughput must be a finite rate >= 0, got {value!r}")
-    if max_throughput <= sync_throughput:
+    low, high = min(sync_throughput, max_throughput), max(sync_throughput, max_throughput)
+    if high <= 0:
         return []
-    width = (max_throughput - sync_throughput) / (steps - 1)
-    return [sync_throughput + i * width for i in range(1, steps - 1)]
+    if max_throughput < 1.1 * sync_throughput:
+        high = OVERLOAD * high
+    width = (high - low) / (steps - 1)
+    return [low + i * width for i in range(1, steps - 1)]
+
+
+#: Upper bound of a sweep's rates, relative to the best measured rate, when concurrency did not scale.
+OVERLOAD = 1.5

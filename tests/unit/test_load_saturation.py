@@ -158,7 +158,11 @@ def test_sweep_rates_are_evenly_spaced_strictly_between() -> None:
     assert sweep_rates(1.0, 3.0, 2) == []
     rates = sweep_rates(0.5, 7.25, 10)
     assert len(rates) == 8 and all(0.5 < r < 7.25 for r in rates)
-    assert sweep_rates(3.0, 3.0, 5) == [] and sweep_rates(3.0, 2.0, 5) == []
+    # No scaling from concurrency: the rates reach past the measured maximum, up to 1.5x, to show the overload.
+    assert sweep_rates(3.0, 3.0, 5) == pytest.approx([3.375, 3.75, 4.125])
+    assert sweep_rates(3.0, 2.0, 3) == pytest.approx([3.25])
+    assert sweep_rates(2.0, 2.4, 3) == pytest.approx([2.2])  # scaled by 20%: GuideLLM's range
+    assert sweep_rates(0.0, 0.0, 5) == []
 
 
 def test_sweep_rates_validation() -> None:
