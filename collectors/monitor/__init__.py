@@ -1,0 +1,1 @@
+"""The production monitor: scheduled canary probes, scrapes, telemetry and alerts (``gemmawatch monitor``)."""
