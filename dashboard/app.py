@@ -25,6 +25,7 @@ def main() -> None:
         st.Page(PAGES_DIR / "overview.py", title="Overview", url_path="overview", default=True),
         st.Page(PAGES_DIR / "run.py", title="Run", url_path="run"),
         st.Page(PAGES_DIR / "compare.py", title="Compare", url_path="compare"),
+        st.Page(PAGES_DIR / "performance.py", title="Performance", url_path="performance"),
     ]
     st.navigation(pages).run()
 

@@ -9,8 +9,9 @@ instead of an empty set of axes that looks like a rendering bug.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
@@ -20,10 +21,12 @@ __all__ = [
     "NO_DATA",
     "empty_figure",
     "error_bar_arrays",
+    "latency_ecdf",
     "latency_histogram",
     "metric_bars_with_ci",
     "metric_key",
     "telemetry_timeline",
+    "throughput_latency_curve",
 ]
 
 #: Text of the annotation on a figure built from an empty frame.
@@ -242,5 +245,179 @@ def latency_histogram(df: pd.DataFrame, *, column: str = "latency_s", nbins: int
         xaxis_title=f"{column} (s)" if column.endswith("_s") else column,
         yaxis_title="samples",
         margin={"l": 50, "r": 20, "t": 30, "b": 40},
+    )
+    return fig
+
+
+#: Marker symbol and size of a sweep's knee step on a throughput-latency curve.
+KNEE_SYMBOL = "star"
+KNEE_SIZE = 20
+_POINT_SIZE = 9
+
+#: Percentiles marked on a latency ECDF.
+ECDF_PERCENTILES = (50.0, 95.0, 99.0)
+
+# Seconds as SI values: 0.0012 -> "1.2ms", 1.5 -> "1.5s" (tick and hover formats).
+_SECONDS_AXIS = {"tickformat": ".3~s", "ticksuffix": "s"}
+
+
+def _finite(series: pd.Series) -> pd.Series:
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    return values.where(np.isfinite(values))
+
+
+def throughput_latency_curve(
+    steps: pd.DataFrame,
+    *,
+    latency: str = "e2e_p50_s",
+    knees: Mapping[str, int] | None = None,
+    latency_label: str | None = None,
+) -> go.Figure:
+    """Throughput-latency curve of load runs: one line per run, the knee step starred.
+
+    ``steps`` holds one row per step (``load_tables.steps_frame``): ``run_label``,
+    ``step``, ``request_throughput`` (x), the ``latency`` column (y, seconds) with
+    ``<latency>_ci_low``/``_ci_high`` (95 % CI error bars) and optionally
+    ``<latency>_n``, ``profile`` and ``load_order`` (the order the points are
+    joined in; by throughput without it). ``knees`` maps a run label to the step
+    its sweep saturated at: that point gets a larger star and a "knee" note.
+    Steps without a value on either axis are left out.
+    """
+    name = latency_label or latency
+    if steps.empty or _missing(steps, ["run_label", "step", "request_throughput", latency]):
+        return empty_figure()
+    knees = dict(knees or {})
+    data = steps.assign(_x=_finite(steps["request_throughput"]), _y=_finite(steps[latency]))
+    data = data[data["_x"].notna() & data["_y"].notna()]
+    if data.empty:
+        return empty_figure(f"No {name} values")
+    labels = list(dict.fromkeys(data["run_label"].astype(str)))
+    palette = _palette(len(labels))
+    fig = go.Figure()
+    for label, colour in zip(labels, palette, strict=True):
+        part = data[data["run_label"].astype(str) == label]
+        part = part.sort_values(["load_order" if "load_order" in part.columns else "_x", "step"])
+        bars = pd.DataFrame(
+            {
+                "value": part["_y"],
+                "ci_low": _column_or_nan(part, f"{latency}_ci_low"),
+                "ci_high": _column_or_nan(part, f"{latency}_ci_high"),
+            }
+        )
+        minus, plus = error_bar_arrays(bars)
+        knee = knees.get(label)
+        at_knee = [knee is not None and int(s) == knee for s in part["step"]]
+        profiles = part["profile"].astype(str).tolist() if "profile" in part.columns else [""] * len(part)
+        ns = part[f"{latency}_n"].tolist() if f"{latency}_n" in part.columns else [None] * len(part)
+        fig.add_trace(
+            go.Scatter(
+                name=label,
+                x=part["_x"].tolist(),
+                y=part["_y"].tolist(),
+                mode="lines+markers",
+                line={"color": colour},
+                marker={
+                    "color": colour,
+                    "symbol": [KNEE_SYMBOL if k else "circle" for k in at_knee],
+                    "size": [KNEE_SIZE if k else _POINT_SIZE for k in at_knee],
+                    "line": {"width": [1.5 if k else 0 for k in at_knee], "color": "black"},
+                },
+                error_y={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus},
+                customdata=[[int(s), p, n] for s, p, n in zip(part["step"], profiles, ns, strict=True)],
+                hovertemplate=(
+                    "step %{customdata[0]} · %{customdata[1]}<br>%{x:.4g} req/s<br>"
+                    + name
+                    + " %{y:.3~s}s (n=%{customdata[2]})<extra>"
+                    + label
+                    + "</extra>"
+                ),
+            )
+        )
+        for x, y, k in zip(part["_x"], part["_y"], at_knee, strict=True):
+            if k:
+                fig.add_annotation(
+                    x=x, y=y, text="knee", showarrow=True, arrowhead=2, ax=0, ay=-36, font={"color": colour}
+                )
+    fig.update_layout(
+        height=440,
+        margin={"l": 60, "r": 20, "t": 30, "b": 60},
+        xaxis_title="request throughput (req/s)",
+        yaxis_title=f"{name} latency",
+        yaxis=_SECONDS_AXIS,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+    )
+    return fig
+
+
+def _column_or_nan(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name] if name in frame.columns else pd.Series(math.nan, index=frame.index)
+
+
+def latency_ecdf(
+    timings: pd.DataFrame,
+    *,
+    column: str = "ttft_s",
+    series: str = "run_label",
+    title: str | None = None,
+    x_title: str | None = None,
+    log_x: bool = False,
+    max_points: int = 2000,
+) -> go.Figure:
+    """Empirical CDF of a per-request latency, one line per run, with p50/p95/p99 marked.
+
+    Percentiles are numpy's default (linear interpolation between order
+    statistics), the definition vLLM's ``benchmark_serving`` reports, and are
+    computed from every value; the line itself is drawn from at most
+    ``max_points`` evenly spaced order statistics per run. Each percentile is a
+    dotted vertical segment (named ``"<run> p50"`` etc.) up to its level, in the
+    run's colour; the legend gives each run's n. Missing values are left out.
+    """
+    if timings.empty or column not in timings.columns:
+        return empty_figure()
+    data = timings.assign(_v=_finite(timings[column]))
+    data = data[data["_v"].notna()]
+    if data.empty:
+        return empty_figure()
+    if series not in data.columns:
+        data = data.assign(**{series: "all"})
+    labels = list(dict.fromkeys(data[series].astype(str)))
+    palette = _palette(len(labels))
+    fig = go.Figure()
+    for label, colour in zip(labels, palette, strict=True):
+        values = np.sort(data.loc[data[series].astype(str) == label, "_v"].to_numpy(dtype=float))
+        n = len(values)
+        levels = np.arange(1, n + 1) / n
+        keep = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
+        fig.add_trace(
+            go.Scatter(
+                name=f"{label} (n={n})",
+                x=values[keep].tolist(),
+                y=levels[keep].tolist(),
+                mode="lines",
+                line={"color": colour, "shape": "hv"},
+                hovertemplate="%{x:.3~s}s<br>%{y:.1%} of requests at or below<extra>" + label + "</extra>",
+            )
+        )
+        for q, value in zip(ECDF_PERCENTILES, np.percentile(values, ECDF_PERCENTILES), strict=True):
+            fig.add_shape(
+                type="line",
+                name=f"{label} p{q:g}",
+                x0=float(value),
+                x1=float(value),
+                y0=0,
+                y1=q / 100,
+                line={"color": colour, "dash": "dot", "width": 1.5},
+            )
+            fig.add_annotation(
+                x=float(value), y=q / 100, text=f"p{q:g}", showarrow=False, yshift=8, font={"size": 10, "color": colour}
+            )
+    axis = {**_SECONDS_AXIS} if column.endswith("_s") else {}
+    fig.update_layout(
+        height=360,
+        title=title,
+        margin={"l": 50, "r": 20, "t": 40 if title else 20, "b": 50},
+        xaxis={**axis, "type": "log" if log_x else "linear", "title": x_title or column},
+        yaxis={"title": "fraction of requests", "range": [0, 1.05], "tickformat": ".0%"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
     )
     return fig

@@ -25,10 +25,11 @@ import sqlalchemy.exc
 import streamlit as st
 from sqlalchemy import Engine
 
-from gemmawatch.dashboard import tables
+from gemmawatch.dashboard import load_tables, tables
 from gemmawatch.errors import GemmawatchError, one_line
 from gemmawatch.storage import engine as storage_engine
 from gemmawatch.storage.queries import alerts as alert_queries
+from gemmawatch.storage.queries import load as load_queries
 from gemmawatch.storage.queries import metrics as metric_queries
 from gemmawatch.storage.queries import runs as run_queries
 from gemmawatch.storage.queries import samples as sample_queries
@@ -39,8 +40,12 @@ __all__ = [
     "alerts",
     "database_label",
     "db_url",
+    "load_runs",
+    "load_steps",
     "metrics",
     "parity_disagreements",
+    "request_timings",
+    "run_saturation",
     "run_summary",
     "runs",
     "sample_count",
@@ -58,6 +63,9 @@ PARITY_MAX_ITEMS = 10_000
 
 #: Most telemetry points drawn per metric series; longer series are thinned evenly.
 MAX_POINTS_PER_SERIES = 3000
+
+#: Most requests of one load run read for latency distributions (thinned evenly by the database).
+MAX_REQUEST_TIMINGS = 20_000
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -170,6 +178,23 @@ def _alerts(url: str, state: str | None) -> pd.DataFrame:
     return pd.DataFrame(_query(url, alert_queries.list_alerts, state=state))
 
 
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def _load_runs(url: str, limit: int) -> pd.DataFrame:
+    return load_tables.load_runs_frame(_query(url, load_queries.load_runs, limit=limit))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def _load_steps(url: str, run_id: int, run_label: str) -> pd.DataFrame:
+    return load_tables.steps_frame(_query(url, load_queries.load_steps, run_id), run_id=run_id, run_label=run_label)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def _request_timings(url: str, run_id: int, limit: int) -> pd.DataFrame:
+    columns = ["step", "seq", "phase", "ok", "ttft_s", "e2e_s", "tpot_s", "output_tokens", "error_class"]
+    rows = _query(url, load_queries.request_timings, run_id, limit=limit)
+    return pd.DataFrame(rows, columns=columns).assign(run_id=run_id)
+
+
 def thin(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
     """Keep at most ``max_points`` evenly spaced rows per metric series (a browser draws ~1e4 points well)."""
     if frame.empty or "metric" not in frame.columns:
@@ -244,3 +269,32 @@ def telemetry_summary(run_id: int) -> pd.DataFrame:
 def alerts(state: str | None = None) -> pd.DataFrame:
     """Alerts, optionally only those in ``state`` ("firing" or "resolved")."""
     return _alerts(db_url(), state)
+
+
+@_guarded
+def load_runs(limit: int = 200) -> pd.DataFrame:
+    """Load-test runs, newest first (``load_tables.LOAD_RUN_COLUMNS``, with ``run_label`` for legends)."""
+    return _load_runs(db_url(), int(limit))
+
+
+@_guarded
+def load_steps(run_id: int, run_label: str | None = None) -> pd.DataFrame:
+    """One row per step of a load run with its headline metrics, CIs and n (``load_tables.steps_frame``).
+
+    ``run_label`` names the run in legends (``#id`` when not given).
+    """
+    return _load_steps(db_url(), int(run_id), run_label or f"#{int(run_id)}")
+
+
+@_guarded
+def request_timings(run_id: int, limit: int = MAX_REQUEST_TIMINGS) -> pd.DataFrame:
+    """Per-request TTFT, E2E and TPOT of a load run (plus step, phase, ok), at most about ``limit`` rows."""
+    return _request_timings(db_url(), int(run_id), int(limit))
+
+
+def run_saturation(run_id: int) -> dict[str, Any] | None:
+    """The knee a load sweep stored in its config (step, reason, max_throughput, points), else None."""
+    summary = run_summary(run_id)
+    config = (summary or {}).get("config") or {}
+    saturation = config.get("saturation") if isinstance(config, dict) else None
+    return saturation if isinstance(saturation, dict) else None

@@ -1,7 +1,8 @@
 """The real dashboard in a real browser: `streamlit run` + headless Chromium (marker ``browser``).
 
 Starts the server exactly as ``gemmawatch dashboard`` does (launch.streamlit_command),
-on a free loopback port with a populated SQLite database, opens every page,
+on a free loopback port with a populated SQLite database (eval runs, plus real
+load runs against the trivial OpenAI server for the Performance page), opens every page,
 waits for the Plotly charts to draw and Streamlit to go idle, checks that no
 exception box is shown, and saves a screenshot per page under ``screenshots/``.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from dashboard_fixtures import Populated, populate
+from load_fixtures import populate_load
 
 from gemmawatch.dashboard.launch import streamlit_command, wait_healthy
 
@@ -58,6 +60,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Populated]]:
     """A dashboard server on a populated database; only this server is stopped afterwards."""
     url = f"sqlite:///{tmp_path / 'browser.db'}"
     populated = populate(url)
+    populate_load(url)
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("wb")
     env = {**os.environ, "GEMMAWATCH_DB": url}
@@ -92,6 +95,8 @@ def test_every_page_renders_charts_without_exceptions(server: tuple[str, Populat
         ("overview", "/", 1, "Firing alerts"),
         ("run", f"/run?run={run_id}", 4, f"Run #{run_id} · gemma-3-270m"),
         ("compare", "/compare", 2, "Metrics side by side"),
+        # Throughput-latency curve and the TTFT / E2E distributions.
+        ("performance", "/performance", 3, "Throughput vs latency"),
     ]
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:

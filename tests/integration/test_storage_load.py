@@ -233,3 +233,81 @@ def test_deleting_a_run_deletes_its_requests(engine: Engine) -> None:
         assert load.load_requests(s, kept) == _events()[:2]
         assert runs.run_summary(s, kept)["load_requests_count"] == 2  # type: ignore[index]
     assert counts == {run_id: 0, kept: 2}
+
+
+def test_request_timings_match_the_event_properties(engine: Engine) -> None:
+    run_id, other = _new_run(engine), _new_run(engine)
+    events = _events()
+    with session_scope(engine) as s:
+        load.add_load_requests(s, run_id, events)
+        load.add_load_requests(s, other, events[:1])  # another run's rows stay out
+    with session_scope(engine) as s:
+        rows = load.request_timings(s, run_id)
+        assert load.request_timings(s, run_id + 1000) == []
+    assert [(r["step"], r["seq"], r["phase"]) for r in rows] == [(e.step, e.seq, e.phase) for e in events]
+    assert [r["ok"] for r in rows] == [e.ok for e in events]
+    assert [r["error_class"] for r in rows] == [e.error_class for e in events]
+    assert [r["output_tokens"] for r in rows] == [e.output_tokens for e in events]
+    # Differences are computed by the database with the same IEEE doubles: bit for bit.
+    assert [r["ttft_s"] for r in rows] == [e.ttft_s for e in events]
+    assert [r["e2e_s"] for r in rows] == [e.e2e_s for e in events]
+    assert [r["tpot_s"] for r in rows] == [e.tpot_s for e in events]
+    assert rows[3]["ttft_s"] is None and rows[4]["e2e_s"] is None and rows[4]["tpot_s"] is None
+
+
+def test_request_timings_are_thinned_evenly_in_sql(engine: Engine) -> None:
+    run_id = _new_run(engine)
+    events = [
+        RequestEvent(seq=seq, step=step, sent_s=seq * 0.01, first_chunk_s=seq * 0.01 + 0.05, end_s=seq * 0.01 + 0.2,
+                     output_tokens=3)
+        for step in range(2) for seq in range(1000)
+    ]  # fmt: skip
+    statements: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        statements.append(statement)
+
+    with session_scope(engine) as s:
+        load.add_load_requests(s, run_id, events)
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        with session_scope(engine) as s:
+            thinned = load.request_timings(s, run_id, limit=500)
+            everything = load.request_timings(s, run_id, limit=2000)
+            with pytest.raises(ValueError, match="limit"):
+                load.request_timings(s, run_id, limit=0)
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+    # 2000 requests, limit 500: every 4th of each step, chosen by the database (a modulo in the WHERE clause).
+    assert len(thinned) == 500
+    assert [(r["step"], r["seq"]) for r in thinned] == [(st, seq) for st in range(2) for seq in range(0, 1000, 4)]
+    assert any("%" in sql for sql in statements)
+    assert len(everything) == 2000
+    assert all(r["ttft_s"] == pytest.approx(0.05) and r["tpot_s"] == pytest.approx(0.075) for r in thinned)
+
+
+def test_load_runs_lists_only_load_runs_with_their_profile(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        target_id = targets.upsert_target(s, name="served", backend="openai", model_id="google/gemma-3-270m-it")
+        sweep = runs.create_run(
+            s, kind="load", target_id=target_id, host="box", versions={}, label="bf16",
+            config={"profile": {"kind": "sweep", "concurrency": 8, "rate": None, "burstiness": 1.0, "steps": 5,
+                                "max_inflight": 1024}, "steps": [{"step": 0}]},
+        )  # fmt: skip
+        runs.finish_run(s, sweep, status="completed")
+        runs.create_run(s, kind="eval", target_id=target_id, host="box", versions={}, config={})
+        poisson = runs.create_run(
+            s, kind="load", target_id=None, host="box", versions={},
+            config={"profile": {"kind": "poisson", "rate": 2.5, "burstiness": 0.5}},
+        )  # fmt: skip
+        bare = runs.create_run(s, kind="load", target_id=target_id, host="box", versions={}, config={})
+    with session_scope(engine) as s:
+        listed = load.load_runs(s)
+        assert [r["id"] for r in load.load_runs(s, limit=1)] == [bare]
+    assert [r["id"] for r in listed] == [bare, poisson, sweep]
+    by_id = {r["id"]: r for r in listed}
+    assert by_id[sweep]["profile"] == "sweep@5" and by_id[sweep]["label"] == "bf16"
+    assert by_id[sweep]["target"] == "served" and by_id[sweep]["status"] == "completed"
+    assert by_id[sweep]["started_at"] is not None and by_id[sweep]["finished_at"] is not None
+    assert by_id[poisson]["profile"] == "poisson@2.5/s,b=0.5" and by_id[poisson]["target"] is None
+    assert by_id[bare]["profile"] is None and by_id[bare]["status"] == "running"
