@@ -17,6 +17,7 @@ from gemmawatch.cli import (
     commands_bench,
     commands_db,
     commands_eval,
+    commands_monitor,
     commands_parity,
     commands_runs,
     commands_serve,
@@ -51,6 +52,7 @@ app.command("demo")(commands_serve.demo)
 app.command("eval")(commands_eval.eval_command)
 app.command("dashboard")(commands_serve.dashboard)
 app.command("parity")(commands_parity.parity)
+app.command("monitor")(commands_monitor.monitor)
 app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
 app.add_typer(commands_db.app, name="db")
