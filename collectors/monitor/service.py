@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from gemmawatch.collectors.backends.base import TargetInfo
 from gemmawatch.collectors.monitor.alerting import parse_alerting
@@ -34,7 +35,7 @@ from gemmawatch.errors import ConfigError, DatabaseError, GemmawatchError, one_l
 if TYPE_CHECKING:
     from gemmawatch.collectors.backends.base import Backend
 
-__all__ = ["StoreFactory", "build_endpoints", "named_targets", "run_monitor"]
+__all__ = ["StoreFactory", "build_endpoints", "named_targets", "run_monitor", "stored_config"]
 
 Progress = Callable[[str], None]
 #: ``(run config, target infos) -> Store``; the default opens the database.
@@ -163,6 +164,30 @@ def _sql_store_factory(cfg: MonitorConfig, db_url: str | None) -> StoreFactory:
     return factory
 
 
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def stored_config(cfg: MonitorConfig) -> dict[str, Any]:
+    """The config as stored with the monitor's run: no database URL, no credentials in URLs."""
+    from gemmawatch.alerts.notify import redact_url
+
+    data = cfg.model_dump(mode="json", exclude={"database"})
+    for scrape in data["scrapes"]:
+        scrape["url"] = _without_userinfo(scrape["url"])
+    for target in data["targets"].values():
+        if isinstance(target, dict) and target.get("base_url"):
+            target["base_url"] = _without_userinfo(target["base_url"])
+    data["notifications"] = {
+        severity: [redact_url(str(u)) for u in (urls if isinstance(urls, list) else [urls])]
+        for severity, urls in data["notifications"].items()
+    }
+    return data
+
+
 @contextlib.contextmanager
 def _stop_on_signals(monitor: Monitor) -> Iterator[None]:
     """SIGTERM/SIGINT stop the monitor (main thread only; elsewhere signals are not ours)."""
@@ -215,7 +240,7 @@ def run_monitor(
     metrics = MonitorMetrics(buffer_size=lambda: float(len(buffer)))
     server = MetricsServer(metrics, host=cfg.metrics_host, port=cfg.metrics_port) if cfg.metrics_port else None
     try:
-        run_config = {**cfg.model_dump(mode="json", exclude={"database"}), "metrics_url": server and server.url}
+        run_config = {**stored_config(cfg), "metrics_url": server and server.url}
         store = factory(run_config, list(infos.values()))
         monitor = Monitor(
             store=store,

@@ -89,3 +89,18 @@ def test_readme_example_alert_rules_and_notifications_are_valid() -> None:
     assert [r.name for r in rules] == ["slow-canary"] and list(routes) == ["critical"]
     with pytest.raises(ConfigError, match="monitor.yaml"):
         parse_alerting([{"name": "x", "metric": "probe.up"}], {}, source="monitor.yaml")
+
+
+def test_stored_config_holds_no_secrets() -> None:
+    from gemmawatch.collectors.monitor.service import stored_config
+
+    cfg = parse_monitor_config(
+        "database: postgresql://u:dbpass@db/x\n"
+        "targets: {t: {backend: openai, model: m, base_url: 'http://bob:tpass@h:8000/v1'}}\n"
+        "scrapes: [{name: s, url: 'http://scraper:spass@h:8000/metrics'}]\n"
+        "notifications: {critical: ['json://hooks.internal/path/hooktoken'], warning: 'slack://T/B/slacktoken'}\n"
+    )
+    text = str(stored_config(cfg))
+    for secret in ("dbpass", "tpass", "spass", "hooktoken", "slacktoken"):
+        assert secret not in text
+    assert "http://***@h:8000/metrics" in text and "database" not in stored_config(cfg)
