@@ -290,7 +290,7 @@ probes:
     max_new_tokens: 16
     timeout_s: 20s
     checks: [pii, refusal]
-  - name: nightly-set
+  - name: edge-set
     target: gemma-edge
     schedule: {cron: "*/5 * * * *"}
     dataset: {path: canaries.jsonl, field: prompt}
