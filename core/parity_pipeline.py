@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.pipeline import Progress, close_collectors, mark_failed, resolve_targets
+from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, Progress, close_collectors, mark_failed, resolve_targets
 from gemmawatch.provenance import hostname, package_versions
 
 __all__ = ["ParityRequest", "run_parity_targets"]
@@ -26,7 +26,7 @@ class ParityRequest:
     target_b: str
     limit: int | None = None
     batch_size: int = 8
-    telemetry_interval_s: float = 0.5
+    telemetry_interval_s: float = DEFAULT_TELEMETRY_INTERVAL_S
     label: str | None = None
 
 

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-#: Default sampling interval of in-run telemetry, in seconds.
-DEFAULT_TELEMETRY_INTERVAL_S = 0.5
+#: Default sampling interval of in-run telemetry, in seconds (10 Hz; costs about
+#: 0.5% of one core, see benchmarks/telemetry_overhead.py).
+DEFAULT_TELEMETRY_INTERVAL_S = 0.1
 #: Number of smoke prompts streamed one by one to measure TTFT/TPOT/E2E.
 DEFAULT_LATENCY_PROMPTS = 8
 
@@ -161,7 +162,7 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[An
     from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
     from gemmawatch.collectors.targets import load_backend
     from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
-    from gemmawatch.evals.latency import run_latency_probe
+    from gemmawatch.evals.latency import LATENCY_TASK, latency_energy_metrics, run_latency_probe
     from gemmawatch.evals.runner import run_lm_eval
     from gemmawatch.evals.suites import smoke_prompts
     from gemmawatch.storage.engine import session_scope
@@ -169,6 +170,7 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[An
     from gemmawatch.storage.queries import runs as rq
     from gemmawatch.storage.queries import samples as sq
     from gemmawatch.storage.queries import targets as tq
+    from gemmawatch.storage.queries import telemetry as teq
 
     run_config = {
         "tasks": list(request.tasks),
@@ -226,8 +228,11 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[An
                 metrics += lat_metrics
                 samples += lat_samples
         with session_scope(engine) as s:
-            mq.add_metrics(s, run_id, metrics)
             sq.add_samples(s, run_id, samples)
+            if request.latency_prompts > 0:  # where an energy counter exists: joules per generated token
+                resources = teq.sample_resources(s, run_id, task=LATENCY_TASK, metrics=())
+                metrics += latency_energy_metrics(resources)
+            mq.add_metrics(s, run_id, metrics)
             rq.finish_run(s, run_id, status="completed")
     except BaseException as exc:
         mark_failed(engine, run_id, exc, progress)

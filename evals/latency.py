@@ -23,7 +23,7 @@ TTFT when every request failed) is left out rather than stored as NaN.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,14 @@ from gemmawatch.evals import stats
 if TYPE_CHECKING:
     from gemmawatch.collectors.backends.base import Backend, GenerationResult
 
-__all__ = ["LATENCY_TASK", "PRODUCER", "latency_metrics", "latency_samples", "run_latency_probe"]
+__all__ = [
+    "LATENCY_TASK",
+    "PRODUCER",
+    "latency_energy_metrics",
+    "latency_metrics",
+    "latency_samples",
+    "run_latency_probe",
+]
 
 LATENCY_TASK = "latency"
 PRODUCER = "gemmawatch.latency"
@@ -152,6 +159,44 @@ def latency_metrics(results: Sequence[GenerationResult], *, max_new_tokens: int)
         details = {**base, "statistic": "fraction", "unit": "1", "ci_method": "wilson"}
         rows.append(_row("success_rate", ok / len(results), lo, hi, len(results), True, details))
     return rows
+
+
+def latency_energy_metrics(resources: Sequence[Mapping[str, Any]], *, seed: int = 0) -> list[dict[str, Any]]:
+    """``energy_per_output_token_j`` of the latency task, from per-sample attribution.
+
+    ``resources`` are the latency samples' rows of
+    :func:`~gemmawatch.storage.queries.telemetry.sample_resources`. The value is
+    the GPU energy of all requests (NVML's energy counter interpolated to each
+    request's window, summed over GPUs) divided by their output tokens, a ratio
+    of sums; its interval is a bootstrap over requests. Requests without an
+    energy figure or without output tokens are left out, so without an energy
+    counter (CPU-only machines, pre-Volta GPUs) this returns ``[]``.
+    """
+    pairs = [
+        (float(r["energy_j"]), int(r["output_tokens"]))
+        for r in resources
+        if r.get("energy_j") is not None and r.get("output_tokens")
+    ]
+    if not pairs:
+        return []
+    energy = np.array([e for e, _ in pairs])
+    tokens = np.array([t for _, t in pairs], dtype=float)
+    value = float(energy.sum() / tokens.sum())
+    lo = hi = value
+    if len(pairs) > 1:
+        idx = np.random.default_rng(seed).integers(0, len(pairs), size=(2000, len(pairs)))
+        ratios = energy[idx].sum(axis=1) / tokens[idx].sum(axis=1)
+        lo, hi = (float(q) for q in np.quantile(ratios, [0.025, 0.975]))
+    details = {
+        "definition": "GPU energy during the requests (NVML total energy counter, all GPUs) / output tokens",
+        "statistic": "ratio of sums",
+        "unit": "J/token",
+        "ci_method": "bootstrap over requests",
+        "energy_j": float(energy.sum()),
+        "output_tokens": int(tokens.sum()),
+        "concurrency": 1,
+    }
+    return [_row("energy_per_output_token_j", value, lo, hi, len(pairs), False, details)]
 
 
 def latency_samples(prompts: Sequence[str], results: Sequence[GenerationResult]) -> list[dict[str, Any]]:

@@ -10,18 +10,22 @@ Typical use around a run::
 from __future__ import annotations
 
 from gemmawatch.collectors.telemetry.base import Collector
-from gemmawatch.collectors.telemetry.energy import energy_joules, energy_per_token
+from gemmawatch.collectors.telemetry.energy import energy_in_window, energy_joules, energy_per_token
+from gemmawatch.collectors.telemetry.flatline import FLATLINED_METRIC, FlatlineTracker, flatlined_series
 from gemmawatch.collectors.telemetry.host import HostCollector, ProcessCollector
 from gemmawatch.collectors.telemetry.nvml import NvmlCollector
 from gemmawatch.collectors.telemetry.prometheus import DEFAULT_ENGINE_METRICS, PrometheusCollector, ScrapeError
 from gemmawatch.collectors.telemetry.reading import BYTES_PER_MB, Reading
-from gemmawatch.collectors.telemetry.sampler import SamplerStats, Sink, TelemetrySampler
+from gemmawatch.collectors.telemetry.sampler import DEFAULT_INTERVAL_S, SamplerStats, Sink, TelemetrySampler
 from gemmawatch.collectors.telemetry.sinks import ListSink, storage_sink
 
 __all__ = [
     "BYTES_PER_MB",
     "Collector",
     "DEFAULT_ENGINE_METRICS",
+    "DEFAULT_INTERVAL_S",
+    "FLATLINED_METRIC",
+    "FlatlineTracker",
     "HostCollector",
     "ListSink",
     "NvmlCollector",
@@ -33,8 +37,10 @@ __all__ = [
     "Sink",
     "TelemetrySampler",
     "default_collectors",
+    "energy_in_window",
     "energy_joules",
     "energy_per_token",
+    "flatlined_series",
     "storage_sink",
 ]
 

@@ -21,9 +21,12 @@ class Collector(Protocol):
       ``0`` or ``NaN``; ``collect()`` may then yield nothing at all.
     * Expected conditions never raise; an unexpected exception is caught,
       logged and counted by the sampler, and the other collectors keep running.
-    * Rate-type values (CPU percent) are measured since the previous call, so
-      the first call after construction is primed by the constructor; that is
-      the only state a collector keeps between calls.
+    * Rate-type values (CPU percent, IO bytes per second) are measured since
+      the previous reading, so the first call after construction is primed by
+      the constructor. Besides those baselines a collector keeps only when its
+      slow figures are next due (those readings carry ``interval_s``) and
+      handles it reads through (kept-open ``/proc`` files, an NVML event set),
+      which an optional ``close()`` releases.
     """
 
     #: Short origin name stored with every row (``"psutil"``, ``"nvml"``).

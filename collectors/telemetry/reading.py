@@ -21,6 +21,10 @@ class Reading:
         value: The observation as a float.
         unit: Unit symbol (``"%"``, ``"MB"``, ``"W"``, ``"C"``, ``"bool"``).
         labels: Extra dimensions (``{"device": "0"}``, ``{"pid": 123}``); JSON-serialisable.
+        interval_s: How often the collector refreshes this value, when that is
+            slower than every call (per-core CPU, load average and IO rates
+            are read once a second); the sampler stores the larger of this and
+            its own interval. ``None``: every call.
     """
 
     source: str
@@ -28,3 +32,4 @@ class Reading:
     value: float
     unit: str
     labels: dict[str, Any] = field(default_factory=dict)
+    interval_s: float | None = None

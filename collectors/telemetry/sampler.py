@@ -13,11 +13,16 @@ from types import TracebackType
 from typing import Any
 
 from gemmawatch.collectors.telemetry.base import Collector
+from gemmawatch.collectors.telemetry.flatline import DEFAULT_MIN_DURATION_S, FlatlineTracker
 
 log = logging.getLogger(__name__)
 
 #: ``sink(rows)`` receives batches of TelemetrySample row dicts.
 Sink = Callable[[list[dict[str, Any]]], None]
+
+#: Default sampling interval: 10 Hz (about 0.5% of one core with the default
+#: collectors and SQLite, see ``benchmarks/telemetry_overhead.py``).
+DEFAULT_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class TelemetrySampler:
     Every ``interval_s`` all collectors are read once; each reading becomes a
     row with the TelemetrySample keys ``run_id, host, source, metric, unit,
     value, ts, interval_s, labels`` (``ts`` is an aware UTC datetime shared by
-    all rows of one tick). Ticks follow a fixed schedule from ``start()``
+    all rows of one tick; ``interval_s`` is the sampler's, or the reading's own
+    when its collector refreshes it less often). Ticks follow a fixed schedule from ``start()``
     (``start + k * interval_s``) so slow collectors do not make the sampling
     drift; ticks missed while the machine was stalled are skipped, not replayed
     in a burst. Rows are buffered and passed to ``sink`` about every
@@ -53,6 +59,10 @@ class TelemetrySampler:
     ``stats``; rows of a failed sink call are dropped rather than kept, so a
     broken database cannot grow memory without bound.
 
+    Unless ``flatline_window_s`` is None, a :class:`FlatlineTracker` watches the
+    rows and adds one ``telemetry.flatlined`` row when a sensor series has held
+    exactly one value for that long while ``cpu.percent`` varied.
+
     Use as a context manager (``with TelemetrySampler(...) as s:``) or call
     ``start()`` / ``stop()``. A sampler runs once; create a new one per run.
     """
@@ -61,11 +71,12 @@ class TelemetrySampler:
         self,
         collectors: Sequence[Collector],
         *,
-        interval_s: float = 0.5,
+        interval_s: float = DEFAULT_INTERVAL_S,
         sink: Sink,
         run_id: int | None = None,
         host: str | None = None,
         flush_every_s: float = 2.0,
+        flatline_window_s: float | None = DEFAULT_MIN_DURATION_S,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
@@ -81,6 +92,7 @@ class TelemetrySampler:
         self._stats = SamplerStats()
         self._thread: threading.Thread | None = None
         self._logged: set[str] = set()
+        self._flatline = FlatlineTracker(flatline_window_s) if flatline_window_s is not None else None
 
     @property
     def stats(self) -> SamplerStats:
@@ -128,6 +140,7 @@ class TelemetrySampler:
         ts = datetime.now(UTC)
         rows: list[dict[str, Any]] = []
         errors = 0
+        interval = self.interval_s
         for collector in self.collectors:
             try:
                 readings = list(collector.collect())
@@ -146,10 +159,16 @@ class TelemetrySampler:
                         "unit": r.unit,
                         "value": float(r.value),
                         "ts": ts,
-                        "interval_s": self.interval_s,
+                        "interval_s": interval if r.interval_s is None else max(interval, r.interval_s),
                         "labels": dict(r.labels),
                     }
                 )
+        if self._flatline is not None:
+            try:
+                rows.extend(self._flatline.update(rows))
+            except Exception:
+                errors += 1
+                self._log_first("flatline", "telemetry flat-line check failed")
         self._bump(samples=1, collector_errors=errors)
         return rows
 

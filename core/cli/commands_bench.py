@@ -78,7 +78,9 @@ def load(
     max_inflight: int | None = typer.Option(None, "--max-inflight", help="Cap on open-loop requests in flight."),
     metrics_url: list[str] = typer.Option([], "--metrics-url", help="Prometheus endpoint to scrape (repeatable)."),
     metrics_allow: list[str] = typer.Option([], "--metrics-allow", help="Metric names/globs to keep from it."),
-    telemetry_interval: float = typer.Option(0.5, "--telemetry-interval", min=0.01, help="Seconds between samples."),
+    telemetry_interval: float = typer.Option(
+        0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
+    ),
     label: str | None = typer.Option(None, "--label", help="Free-text label stored with the run."),
     db: str | None = DbOption,
     config: str | None = ConfigOption,

@@ -20,7 +20,9 @@ def eval_command(
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most N documents per task."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     latency_prompts: int = typer.Option(8, "--latency-prompts", min=0, help="Streamed prompts for TTFT/TPOT/E2E."),
-    telemetry_interval: float = typer.Option(0.5, "--telemetry-interval", min=0.01, help="Seconds between samples."),
+    telemetry_interval: float = typer.Option(
+        0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
+    ),
     label: str | None = typer.Option(None, "--label", help="Free-text label stored with the run."),
     db: str | None = DbOption,
     config: str | None = ConfigOption,

@@ -60,3 +60,12 @@ def telemetry_summary(s: Session, run_id: int) -> list[dict[str, Any]]:
             item[key] = float(item[key]) if item[key] is not None else None
         summary.append(item)
     return summary
+
+
+# --------------------------------------------------------------------------- #
+# Per-sample attribution (owner: telemetry): each sample's resource use and
+# energy during its own time window; the code lives in telemetry_samples.py.
+# --------------------------------------------------------------------------- #
+
+from gemmawatch.storage.queries.telemetry_samples import DEFAULT_SAMPLE_METRICS as DEFAULT_SAMPLE_METRICS  # noqa: E402
+from gemmawatch.storage.queries.telemetry_samples import sample_resources as sample_resources  # noqa: E402

@@ -136,7 +136,7 @@ def test_full_device_is_parsed_with_units_and_labels() -> None:
 def test_each_unsupported_field_is_skipped_individually() -> None:
     second = dict(FULL, power_mw=NVMLError_NotSupported(3), temp=NVMLError_NotSupported(3))
     third = dict(FULL, mem=NVMLError_NotSupported(3), util=NVMLError_NotSupported(3))
-    col = NvmlCollector(nvml=FakeNvml([FULL, second, third]))
+    col = NvmlCollector(nvml=FakeNvml([FULL, second, third]), detail_every_s=0)
     got = by_key(list(col.collect()))
     assert {m for d, m in got if d == "0"} == BASIC_FIELDS | NEW_FIELDS
     memory_and_util = {"gpu.utilization", "gpu.memory_used_mb", "gpu.memory_total_mb"}
@@ -182,7 +182,7 @@ def test_event_reasons_name_is_preferred_and_a_library_without_either_skips_the_
 
 def test_other_nvml_errors_skip_the_field_and_warn_once(caplog: pytest.LogCaptureFixture) -> None:
     broken = dict(FULL, temp=NVMLError_GpuIsLost(15))
-    col = NvmlCollector(nvml=FakeNvml([broken]))
+    col = NvmlCollector(nvml=FakeNvml([broken]), detail_every_s=0)
     with caplog.at_level(logging.WARNING, logger="gemmawatch.collectors.telemetry.nvml"):
         first = list(col.collect())
         second = list(col.collect())
@@ -223,4 +223,127 @@ def test_real_pynvml_on_this_machine_never_raises() -> None:
     else:
         assert [(r.metric, r.value) for r in readings] == [("gpu.available", 0.0)]
         assert list(col.collect()) == []
+    col.close()
+
+
+class NVMLError_Timeout(NVMLError):
+    pass
+
+
+class NVMLError_NoPermission(NVMLError):
+    pass
+
+
+class HealthNvml(FakeNvml):
+    """FakeNvml plus ECC counters and an XID event set (pynvml's names and argument order)."""
+
+    NVMLError_Timeout = NVMLError_Timeout
+    NVML_MEMORY_ERROR_TYPE_CORRECTED = 0
+    NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
+    NVML_VOLATILE_ECC = 0
+    NVML_AGGREGATE_ECC = 1
+    nvmlEventTypeXidCriticalError = 8
+
+    def __init__(self, devices: list[dict[str, Any]], register_error: dict[int, Exception] | None = None) -> None:
+        super().__init__(devices)
+        self.pending: list[Any] = []
+        self.registered: list[int] = []
+        self.register_error = register_error or {}
+        self.freed = 0
+        self.ecc_calls: list[tuple[int, int]] = []
+
+    def nvmlDeviceGetTotalEccErrors(self, h: dict[str, Any], error_type: int, counter_type: int) -> int:
+        self.ecc_calls.append((error_type, counter_type))
+        return int(self._get(h, {0: "ecc_corrected", 1: "ecc_uncorrected"}[error_type]))
+
+    def nvmlDeviceGetIndex(self, h: dict[str, Any]) -> int:
+        return next(i for i, d in enumerate(self.devices) if d is h)  # handles are identities
+
+    def nvmlEventSetCreate(self) -> str:
+        return "event-set"
+
+    def nvmlDeviceRegisterEvents(self, h: dict[str, Any], types: int, event_set: str) -> None:
+        index = self.nvmlDeviceGetIndex(h)
+        if index in self.register_error:
+            raise self.register_error[index]
+        assert types == 8 and event_set == "event-set"
+        self.registered.append(index)
+
+    def nvmlEventSetWait_v2(self, event_set: str, timeout_ms: int) -> Any:
+        assert timeout_ms == 0  # never block the sampler
+        if not self.pending:
+            raise NVMLError_Timeout(10)
+        return self.pending.pop(0)
+
+    def nvmlEventSetFree(self, event_set: str) -> None:
+        self.freed += 1
+
+    def xid(self, index: int, code: int) -> None:
+        self.pending.append(SimpleNamespace(device=self.devices[index], eventType=8, eventData=code))
+
+
+HEALTHY = dict(FULL, ecc_corrected=3, ecc_uncorrected=0)
+
+
+def test_ecc_totals_are_volatile_counts_read_per_field() -> None:
+    no_ecc = dict(FULL, ecc_corrected=NVMLError_NotSupported(3), ecc_uncorrected=NVMLError_NotSupported(3))
+    fake = HealthNvml([HEALTHY, no_ecc])
+    col = NvmlCollector(nvml=fake, detail_every_s=0)
+    got = by_key(list(col.collect()))
+    corrected = got[("0", "gpu.ecc_errors_corrected")]
+    assert corrected.value == 3.0 and corrected.unit == "count"
+    assert corrected.labels == {"device": "0", "counter": "volatile"}
+    assert got[("0", "gpu.ecc_errors_uncorrected")].value == 0.0
+    assert {(d, m) for d, m in got if m.startswith("gpu.ecc")} == {
+        ("0", "gpu.ecc_errors_corrected"),
+        ("0", "gpu.ecc_errors_uncorrected"),
+    }  # ECC off on device 1: skipped, the rest of it still reported
+    assert {m for d, m in got if d == "1"} >= BASIC_FIELDS | NEW_FIELDS
+    assert set(fake.ecc_calls) == {(0, 0), (1, 0)}  # corrected and uncorrected, volatile counter
+
+
+def test_xid_events_are_counted_per_device_and_reported_with_their_code() -> None:
+    fake = HealthNvml([dict(HEALTHY), dict(HEALTHY), dict(HEALTHY)], register_error={2: NVMLError_NoPermission(4)})
+    col = NvmlCollector(nvml=fake, detail_every_s=0)
+    assert fake.registered == [0, 1]
+    got = by_key(list(col.collect()))
+    assert got[("0", "gpu.xid_errors")].value == 0.0 and got[("1", "gpu.xid_errors")].value == 0.0
+    assert got[("0", "gpu.xid_errors")].labels == {"device": "0", "counter": "since_collector_start"}
+    assert ("2", "gpu.xid_errors") not in got  # registration failed: no XID figures for it
+    fake.xid(1, 79)
+    fake.xid(1, 48)
+    readings = list(col.collect())
+    xids = [(r.labels["device"], r.value, r.unit) for r in readings if r.metric == "gpu.xid"]
+    assert xids == [("1", 79.0, "code"), ("1", 48.0, "code")]
+    counts = {r.labels["device"]: r.value for r in readings if r.metric == "gpu.xid_errors"}
+    assert counts == {"0": 0.0, "1": 2.0}
+    assert not [r for r in col.collect() if r.metric == "gpu.xid"]  # drained: reported once
+    col.close()
+    assert fake.freed == 1 and fake.shutdown_calls == 1
+
+
+def test_slow_fields_and_health_counters_follow_their_own_period() -> None:
+    fake = HealthNvml([HEALTHY])
+    col = NvmlCollector(nvml=fake, detail_every_s=3600)
+    first = by_key(list(col.collect()))
+    second = by_key(list(col.collect()))
+    per_tick = {"gpu.utilization", "gpu.memory_used_mb", "gpu.power_w", "gpu.energy_j"}
+    health = {"gpu.ecc_errors_corrected", "gpu.ecc_errors_uncorrected", "gpu.xid_errors"}
+    assert {m for _, m in first} == BASIC_FIELDS | NEW_FIELDS | health  # the first call reads everything
+    assert {m for _, m in second} == per_tick
+    assert {r.interval_s for (_, m), r in first.items() if m in per_tick} == {None}  # the sampler's interval
+    assert {r.interval_s for (_, m), r in first.items() if m not in per_tick} == {3600.0}
+
+
+def test_a_library_without_event_sets_or_ecc_still_reports_the_rest(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenEvents(HealthNvml):
+        def nvmlEventSetCreate(self) -> str:
+            raise NVMLError_NotSupported(3)
+
+    with caplog.at_level(logging.INFO, logger="gemmawatch.collectors.telemetry.nvml"):
+        col = NvmlCollector(nvml=BrokenEvents([HEALTHY]), detail_every_s=0)
+        metrics = {m for _, m in by_key(list(col.collect()))}
+    assert "gpu.xid_errors" not in metrics and "gpu.ecc_errors_corrected" in metrics
+    assert any("XID" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     col.close()

@@ -53,7 +53,9 @@ def test_rows_have_the_storage_keys_and_interval() -> None:
     assert all(set(r) == ROW_KEYS for r in sink.rows)
     assert {r["run_id"] for r in sink.rows} == {7}
     assert {r["host"] for r in sink.rows} == {"h1"}
-    assert {r["interval_s"] for r in sink.rows} == {0.05}
+    # The sampler's interval, or 1 s for the host's slow figures (load average, per-core CPU, IO rates).
+    assert {r["interval_s"] for r in sink.rows if r["metric"] in {"memory.used_mb", "calls"}} == {0.05}
+    assert {r["interval_s"] for r in sink.rows} == {0.05, 1.0}
     assert all(r["ts"].tzinfo is not None and r["ts"].utcoffset() == UTC.utcoffset(None) for r in sink.rows)
     metrics = {r["metric"] for r in sink.rows}
     assert {"memory.used_mb", "process.rss_mb", "calls", "cpu.percent"} <= metrics
@@ -131,3 +133,36 @@ def test_stop_is_prompt_and_idempotent_and_start_only_once() -> None:
 def test_invalid_interval_is_rejected() -> None:
     with pytest.raises(ValueError):
         TelemetrySampler([], interval_s=0, sink=ListSink())
+
+
+def test_a_reading_refreshed_less_often_keeps_its_own_interval() -> None:
+    class Slow:
+        source = "test"
+
+        def collect(self) -> Iterable[Reading]:
+            return [Reading("test", "slow", 1.0, "count", {}, 1.0), Reading("test", "fast", 1.0, "count", {}, 0.001)]
+
+    rows = TelemetrySampler([Slow()], interval_s=0.1, sink=ListSink()).sample_once()
+    assert {r["metric"]: r["interval_s"] for r in rows} == {"slow": 1.0, "fast": 0.1}  # never below the sampler's
+
+
+def test_the_default_interval_is_10_hz() -> None:
+    assert TelemetrySampler([], sink=ListSink()).interval_s == 0.1
+
+
+def test_in_run_sampling_defaults_to_10_hz_everywhere() -> None:
+    import inspect
+
+    from gemmawatch.cli.commands_bench import load
+    from gemmawatch.cli.commands_eval import eval_command
+    from gemmawatch.cli.commands_parity import parity
+    from gemmawatch.load_pipeline import LoadTestRequest
+    from gemmawatch.parity_pipeline import ParityRequest
+    from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, EvalRequest
+
+    assert DEFAULT_TELEMETRY_INTERVAL_S == 0.1
+    for command in (eval_command, parity, load):
+        option = inspect.signature(command).parameters["telemetry_interval"].default
+        assert option.default == DEFAULT_TELEMETRY_INTERVAL_S, command.__name__
+    for request in (EvalRequest, ParityRequest, LoadTestRequest):
+        assert inspect.signature(request).parameters["telemetry_interval_s"].default == 0.1, request.__name__
