@@ -21,8 +21,10 @@ GuideLLM's median is the lower empirical quantile (no interpolation); with an od
 the interpolated median, hence the odd defaults. Goals (per profile, medians over the repeats): gemmawatch's
 throughputs >= 0.95x GuideLLM's and its TTFT median within 5 % of GuideLLM's. About 4 minutes on 2 idle cores.
 Other work on the machine skews single runs badly (llama.cpp slows several-fold when it loses its core), so each
-run also prints the server's own llama.cpp timings (median prefill, decode ms per token) and the load average:
-when the server itself was slower during one tool's runs, the difference is the machine's, not the tool's.
+run also shows the server's own time per request (llama.cpp's ``total time`` lines in its log) and ``busy`` = the
+sum of those over the tool's measured window: the request throughput normalised by the server's speed. When the
+``srv s/req`` medians differ between the tools, the machine was busier during one tool's runs; the ``srv busy``
+ratio is then the fairer throughput comparison (it cancels the server's speed).
 
 GuideLLM runs from its own virtual environment (it pins its own torch and transformers):
 ``python -m venv /work/guidellm-venv && /work/guidellm-venv/bin/pip install guidellm==0.8.1``.
@@ -103,23 +105,12 @@ def llama_server(threads: int, log_dir: Path) -> Iterator[str]:
             proc.wait(timeout=15)
 
 
-_PREFILL = re.compile(r"prompt eval time =\s*([\d.]+) ms")
-_DECODE = re.compile(r"^\S*\s+eval time =\s*([\d.]+) ms /\s*(\d+) runs", re.MULTILINE)
+_SERVER_TOTAL = re.compile(r"total time =\s*([\d.]+) ms")
 
 
-def server_timings(log: Path, skip: int) -> tuple[int, float | None, float | None]:
-    """The server's own llama.cpp timings after its first ``skip`` requests: (requests so far,
-    median prefill ms, median decode ms per token). They tell machine noise from tool differences:
-    when the server itself ran slower during one tool's run, that run's figures say so."""
-    text = log.read_text(errors="replace")
-    prefill = [float(m) for m in _PREFILL.findall(text)]
-    decode = [float(ms) / int(n) for ms, n in _DECODE.findall(text) if int(n) > 0]
-    new_prefill, new_decode = prefill[skip:], decode[skip:]
-    return (
-        len(prefill),
-        statistics.median(new_prefill) if new_prefill else None,
-        statistics.median(new_decode) if new_decode else None,
-    )
+def server_seconds(log: Path) -> list[float]:
+    """The server's own time per request (llama.cpp's ``total time`` line, prefill + decode), in log order."""
+    return [float(ms) / 1000 for ms in _SERVER_TOTAL.findall(log.read_text(errors="replace"))]
 
 
 def write_prompts(work: Path, n: int, input_tokens: int, output_tokens: int, seed: int) -> tuple[Path, Path]:
@@ -157,7 +148,7 @@ class RunFailed(RuntimeError):
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, timeout: float) -> tuple[str, float]:
-    """Run ``cmd``; stderr goes to ``log``; returns (stdout, wall seconds). Exits with the log tail on failure."""
+    """Run ``cmd``; stderr goes to ``log``; returns (stdout, wall seconds); RunFailed with the log tail."""
     start = time.perf_counter()
     with log.open("w") as err:
         proc = subprocess.run(
@@ -241,8 +232,8 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _fmt(metric: str, value: float | None) -> str:
@@ -277,10 +268,15 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]]) -> bool:
                 f"{_fmt(metric, _median(w_runs)):>11s} {'-' if ratio is None else f'{ratio:.3f}':>6s}  "
                 f"{','.join(f'{x:.2f}' for x in pairs) or '-':10s}  {goal} {verdict}"
             )
-        for key, label in (("server_prefill_ms", "srv prefill"), ("server_decode_ms_per_token", "srv ms/tok")):
-            g, w = (_median([r[key] for r in by_tool.get(tool, [])]) for tool in TOOLS)
-            ratio_s = f"{w / g:.3f}" if g and w is not None else "-"
-            print(f"{profile:14s} {label:12s} {_num(g):>11s} {_num(w):>11s} {ratio_s:>6s}  (the server's own timings)")
+        for key, label in (("server_s_per_request", "srv s/req"), ("server_busy", "srv busy")):
+            g_runs = [r[key] for r in by_tool.get("guidellm", [])]
+            w_runs = [r[key] for r in by_tool.get("gemmawatch", [])]
+            pairs = [w / g for g, w in zip(g_runs, w_runs, strict=False) if g and w is not None]
+            ratio_s = f"{statistics.median(pairs):.3f}" if pairs else "-"
+            print(
+                f"{profile:14s} {label:12s} {_num(_median(g_runs), 3):>11s} {_num(_median(w_runs), 3):>11s} "
+                f"{ratio_s:>6s}  {','.join(f'{x:.2f}' for x in pairs) or '-':10s}  (server's own timings)"
+            )
     return ok
 
 
@@ -329,20 +325,24 @@ def main() -> None:
             for rep, profile, tool in jobs:
                 name = f"{profile}@{args.concurrency}" if profile == "concurrent" else profile
                 load = os.getloadavg()[0]
-                seen, _, _ = server_timings(work / "server.log", 0)
+                seen = len(server_seconds(work / "server.log"))
                 try:
                     r = measure(tool, profile, counts[profile], args, exe, base, data, work, f"{tool}-{profile}-{rep}")
                 except RunFailed as exc:
                     print(exc, file=sys.stderr)
                     break
-                _, r["server_prefill_ms"], r["server_decode_ms_per_token"] = server_timings(work / "server.log", seen)
+                own = server_seconds(work / "server.log")[seen:]
+                r["server_s_per_request"] = statistics.fmean(own) if own else None
+                # Share of the tool's window the server spent computing: throughput normalised by the
+                # server's own speed, so a slow spell on the machine cancels out of the tool comparison.
+                r["server_busy"] = sum(own) / r["duration_s"] if own and r["duration_s"] else None
                 r["loadavg_before"] = load
                 results.setdefault(name, {}).setdefault(tool, []).append(r)
                 print(
                     f"  run {rep} {name:14s} {tool:10s} done {r['completed']} fail {r['failed']}  "
                     f"{_fmt('', r['request_throughput'])} req/s  {_fmt('', r['output_throughput'])} tok/s  "
-                    f"TTFT p50 {_fmt('ttft', r['ttft_p50_s'])}  | server prefill {_num(r['server_prefill_ms'])} ms, "
-                    f"decode {_num(r['server_decode_ms_per_token'])} ms/tok | wall {r['wall_s']:.1f} s, load {load:.1f}"
+                    f"TTFT p50 {_fmt('ttft', r['ttft_p50_s'])} | server {_num(r['server_s_per_request'], 3)} s/req, "
+                    f"busy {_num(r['server_busy'], 3)} | wall {r['wall_s']:.1f} s, load {load:.1f}"
                 )
     ok = report(results)
     if args.json_out:
