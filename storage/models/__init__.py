@@ -21,12 +21,14 @@ from gemmawatch.storage.models.run import RUN_STATUSES, Run
 from gemmawatch.storage.models.sample import Sample
 from gemmawatch.storage.models.target import Target
 from gemmawatch.storage.models.telemetry import TelemetrySample
+from gemmawatch.storage.models.telemetry_rollup import ROLLUP_RESOLUTIONS, TelemetryRollup, TelemetryRollupState
 
 __all__ = [
     "ALERT_STATES",
     "COMPARATORS",
     "LOAD_PHASES",
     "NAMING_CONVENTION",
+    "ROLLUP_RESOLUTIONS",
     "RUN_STATUSES",
     "Alert",
     "AlertRule",
@@ -38,6 +40,8 @@ __all__ = [
     "Run",
     "Sample",
     "Target",
+    "TelemetryRollup",
+    "TelemetryRollupState",
     "TelemetrySample",
     "UTCDateTime",
     "as_utc",

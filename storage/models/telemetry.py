@@ -24,6 +24,10 @@ class TelemetrySample(Base):
     __table_args__ = (
         # Charts read one run's series of a few metrics in time order.
         Index("ix_telemetry_run_id_metric_ts", "run_id", "metric", "ts"),
+        # Time-range charts of one metric across runs and idle monitoring.
+        Index("ix_telemetry_metric_ts", "metric", "ts"),
+        # The rollup reads and prunes readings by time alone, across all metrics.
+        Index("ix_telemetry_ts", "ts"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)

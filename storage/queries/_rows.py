@@ -42,22 +42,25 @@ def prepare_rows(
     columns = {c.key: c for c in table.columns if not c.primary_key}
     defaults = defaults or {}
     fixed = fixed or {}
+    # Everything that does not depend on the row is worked out once (this runs per telemetry batch).
+    known = set(columns) | {"id"}
+    required = [key for key, c in columns.items() if not c.nullable and key not in fixed and key not in defaults]
+    specs = [
+        (key, column.nullable, isinstance(column.type, Double), isinstance(column.type, UTCDateTime))
+        for key, column in columns.items()
+    ]
     prepared: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
-        unknown = set(row) - set(columns) - {"id"}
-        if unknown:
+        if not known.issuperset(row):
+            unknown = set(row) - known
             raise ValueError(
                 f"{name} row {index}: unknown field(s) {sorted(unknown)}; expected some of {sorted(columns)}"
             )
-        missing = [
-            key
-            for key, column in columns.items()
-            if key not in row and key not in fixed and key not in defaults and not column.nullable
-        ]
+        missing = [key for key in required if key not in row]
         if missing:
             raise ValueError(f"{name} row {index}: missing required field(s) {missing}")
         out: dict[str, Any] = {}
-        for key, column in columns.items():
+        for key, nullable, is_double, is_time in specs:
             if key in fixed:
                 value = fixed[key]
             elif key in row:
@@ -66,13 +69,13 @@ def prepare_rows(
                 value = defaults[key]()
             else:
                 value = None
-            if isinstance(column.type, Double) and isinstance(value, float) and not math.isfinite(value):
-                if not column.nullable:
+            if is_double and isinstance(value, float) and not math.isfinite(value):
+                if not nullable:
                     raise ValueError(f"{name} row {index}: '{key}' is {value}, a finite number is required")
                 value = None
-            elif isinstance(column.type, UTCDateTime) and isinstance(value, int | float):
+            elif is_time and isinstance(value, int | float):
                 value = datetime.fromtimestamp(value, UTC)
-            if value is None and not column.nullable:
+            if value is None and not nullable:
                 raise ValueError(f"{name} row {index}: '{key}' must not be None")
             out[key] = value
         prepared.append(out)

@@ -11,6 +11,11 @@ from sqlalchemy.orm import Session
 from gemmawatch.storage.models import TelemetrySample
 from gemmawatch.storage.queries._rows import bulk_insert, prepare_rows, table_of
 
+# Retention and downsampling live in telemetry_rollups.py and telemetry_series.py; part of this module's API.
+from gemmawatch.storage.queries.telemetry_rollups import pruned_run_readings, pruned_run_summary
+from gemmawatch.storage.queries.telemetry_rollups import rollup_telemetry as rollup_telemetry
+from gemmawatch.storage.queries.telemetry_series import telemetry_series as telemetry_series
+
 _DEFAULTS: dict[str, Callable[[], Any]] = {"labels": dict}
 
 
@@ -24,12 +29,17 @@ def add_telemetry(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
 
 
 def telemetry_for_run(s: Session, run_id: int, metrics: list[str] | None = None) -> list[dict[str, Any]]:
-    """A run's readings in time order, optionally only ``metrics``; dicts of all columns."""
+    """A run's readings in time order, optionally only ``metrics``; dicts of all columns.
+
+    Readings deleted by the raw retention (:func:`rollup_telemetry`) come back
+    as their 1-minute (or 1-hour) rollups: ``value`` is the bucket average,
+    ``ts`` the bucket start, ``interval_s`` the bucket width, ``id`` None.
+    """
     table = table_of(TelemetrySample)
     query = select(table).where(table.c.run_id == run_id).order_by(table.c.ts, table.c.id)
     if metrics is not None:
         query = query.where(table.c.metric.in_(metrics))
-    return [dict(row) for row in s.execute(query).mappings()]
+    return [*pruned_run_readings(s, run_id, metrics), *(dict(row) for row in s.execute(query).mappings())]
 
 
 def telemetry_summary(s: Session, run_id: int) -> list[dict[str, Any]]:
@@ -59,7 +69,32 @@ def telemetry_summary(s: Session, run_id: int) -> list[dict[str, Any]]:
         for key in ("min", "avg", "max", "interval_s"):
             item[key] = float(item[key]) if item[key] is not None else None
         summary.append(item)
-    return summary
+    return _with_pruned(summary, pruned_run_summary(s, run_id))
+
+
+def _with_pruned(
+    summary: list[dict[str, Any]], pruned: dict[tuple[str, str, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Fold the 1-hour rollups of readings deleted by retention into the raw summary rows."""
+    if not pruned:
+        return summary
+    rows = {(item["source"], item["metric"], item["unit"]): item for item in summary}
+    for key, old in pruned.items():
+        item = rows.get(key)
+        if item is None:
+            rows[key] = {
+                "source": key[0], "metric": key[1], "unit": key[2], "n": old["n"], "min": old["min"],
+                "avg": old["sum"] / old["n"], "max": old["max"], "interval_s": None,
+                "first_ts": old["first_ts"], "last_ts": old["last_ts"],
+            }  # fmt: skip
+            continue
+        n = item["n"] + old["n"]
+        item["avg"] = (item["avg"] * item["n"] + old["sum"]) / n
+        item["n"] = n
+        item["min"], item["max"] = min(item["min"], old["min"]), max(item["max"], old["max"])
+        item["first_ts"] = min(item["first_ts"], old["first_ts"])
+        item["last_ts"] = max(item["last_ts"], old["last_ts"])
+    return [rows[key] for key in sorted(rows)]
 
 
 # --------------------------------------------------------------------------- #

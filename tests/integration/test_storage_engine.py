@@ -29,8 +29,12 @@ ALL_TABLES = {
     "alert_rules",
     "alerts",
     "load_requests",
+    "telemetry_rollups",
+    "telemetry_rollup_state",
     "alembic_version",
 }
+#: The newest revision (bump it with every new migration).
+HEAD = "0003"
 
 
 def _tables(url: str) -> set[str]:
@@ -44,11 +48,11 @@ def _tables(url: str) -> set[str]:
 
 def test_upgrade_from_empty_creates_every_table(empty_db_url: str) -> None:
     assert current_revision(empty_db_url) is None
-    assert upgrade(empty_db_url) == head_revision() == "0002"
-    assert current_revision(empty_db_url) == "0002"
+    assert upgrade(empty_db_url) == head_revision() == HEAD
+    assert current_revision(empty_db_url) == HEAD
     assert _tables(empty_db_url) == ALL_TABLES
     # Upgrading again is a no-op, not an error.
-    assert upgrade(empty_db_url) == "0002"
+    assert upgrade(empty_db_url) == HEAD
 
 
 def test_first_get_engine_migrates_a_new_database(empty_db_url: str) -> None:
@@ -67,8 +71,8 @@ def test_concurrent_upgrades_do_not_collide(empty_db_url: str) -> None:
     context = multiprocessing.get_context("fork")
     with context.Pool(3) as pool:
         results = pool.map(_upgrade_in_child, [empty_db_url] * 3)
-    assert results == ["0002"] * 3
-    assert current_revision(empty_db_url) == "0002"
+    assert results == [HEAD] * 3
+    assert current_revision(empty_db_url) == HEAD
     assert _tables(empty_db_url) == ALL_TABLES
 
 
