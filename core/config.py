@@ -1,4 +1,4 @@
-"""``gemmawatch.yaml``: targets, alert rules and the database, validated.
+"""``gemmawatch.yaml``: targets, alert rules, notifications and the database, validated.
 
 The file is optional. It is found through ``--config``, then the environment
 variable ``GEMMAWATCH_CONFIG``, then ``./gemmawatch.yaml``. Any problem with it
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from gemmawatch.alerts.config import AnyRule, parse_alert_rules, parse_notifications
 from gemmawatch.errors import ConfigError
 
 CONFIG_ENV = "GEMMAWATCH_CONFIG"
@@ -35,31 +36,44 @@ class TargetConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class AlertRuleConfig(BaseModel):
-    """A threshold rule declared in the config file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    metric: str
-    task: str | None = None
-    comparator: str = Field(pattern=r"^(<|<=|>|>=)$")
-    threshold: float
-    severity: str = "warning"
-    description: str = ""
+def _source(info: ValidationInfo) -> str:
+    context = info.context or {}
+    return str(context.get("source") or DEFAULT_CONFIG_NAME)
 
 
 class GemmawatchConfig(BaseModel):
-    """The whole configuration file."""
+    """The whole configuration file.
+
+    ``alerts:`` and ``notifications:`` are validated by
+    :func:`gemmawatch.alerts.config.parse_alert_rules` and
+    :func:`~gemmawatch.alerts.config.parse_notifications` (their errors name
+    the rule or severity and the fix).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     database: str | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
-    alerts: list[AlertRuleConfig] = Field(default_factory=list)
+    alerts: list[AnyRule] = Field(default_factory=list)
+    #: Apprise URLs per severity (info, warning, critical), notified for every rule of that severity.
+    notifications: dict[str, list[str]] = Field(default_factory=dict)
 
     #: Where the config was read from (None when no file was found).
     source: str | None = None
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alert_rules(cls, value: Any, info: ValidationInfo) -> Any:
+        return parse_alert_rules(value, source=_source(info))
+
+    @field_validator("notifications", mode="before")
+    @classmethod
+    def _notification_routes(cls, value: Any, info: ValidationInfo) -> Any:
+        return {k: list(v) for k, v in parse_notifications(value, source=_source(info)).items()}
+
+
+#: The type of one entry of ``alerts:`` (any rule kind).
+AlertRuleConfig = AnyRule
 
 
 def find_config(path: str | Path | None = None) -> Path | None:
@@ -98,10 +112,10 @@ def parse_config(text: str, source: str = "<string>") -> GemmawatchConfig:
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source} must be a YAML mapping, got a {type(data).__name__}. "
-            "Fix: use top-level keys such as targets:, alerts:, database:"
+            "Fix: use top-level keys such as targets:, alerts:, notifications:, database:"
         )
     try:
-        cfg = GemmawatchConfig.model_validate(data)
+        cfg = GemmawatchConfig.model_validate(data, context={"source": source})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(

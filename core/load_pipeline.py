@@ -191,7 +191,7 @@ def run_load_test(
     with session_scope(engine) as s:
         seed_default_rules(s)
         sync_config_rules(s, config_rules)
-        for t in evaluate_run(s, run_id):
+        for t in evaluate_run(s, run_id, notifications=config.notifications):
             progress(f"Alert {t.get('state')}: {t.get('message')}")
     return outcome
 

@@ -9,7 +9,7 @@ run ``failed`` with its one-line error and re-raises for the CLI to report.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,8 @@ def run_evaluations(
     config_rules = parse_alert_rules(config.alerts, source=config.source or "gemmawatch.yaml")
     engine = get_engine(db_url)
     resolve_tasks(list(request.tasks), include_path=list(request.include_path))
-    return [_run_one(engine, info, request, config_rules, progress) for info in infos]
+    notifications = config.notifications
+    return [_run_one(engine, info, request, config_rules, progress, notifications) for info in infos]
 
 
 def mark_failed(engine: Any, run_id: int, exc: BaseException, progress: Progress) -> str:
@@ -158,7 +159,14 @@ def _record_loaded_target(engine: Any, run_id: int, loaded: Any) -> None:
         rq.merge_run_config(s, run_id, {"target": fields})
 
 
-def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[Any], progress: Progress) -> RunOutcome:
+def _run_one(
+    engine: Any,
+    info: Any,
+    request: EvalRequest,
+    config_rules: list[Any],
+    progress: Progress,
+    notifications: Mapping[str, Sequence[str]] | None = None,
+) -> RunOutcome:
     from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
     from gemmawatch.collectors.targets import load_backend
     from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
@@ -244,7 +252,7 @@ def _run_one(engine: Any, info: Any, request: EvalRequest, config_rules: list[An
     with session_scope(engine) as s:
         seed_default_rules(s)
         sync_config_rules(s, config_rules)
-        transitions = evaluate_run(s, run_id)
+        transitions = evaluate_run(s, run_id, notifications=notifications)
     for t in transitions:
         if t.get("new", True) or t.get("state") != "firing":
             progress(f"Alert {t.get('state')}: {t.get('message')}")

@@ -1,12 +1,13 @@
-"""The built-in rules, ported from the seed monitoring service's limits."""
+"""The built-in rules: the seed monitoring service's limits, plus ``endpoint-down`` for the monitor."""
 
 from __future__ import annotations
 
 from gemmawatch.alerts.rules import ThresholdRule
+from gemmawatch.alerts.window import WindowRule
 
 #: Seeded into the database with ``source="default"``; users may disable or
 #: override them, and re-seeding keeps their ``enabled`` choice.
-DEFAULT_RULES: tuple[ThresholdRule, ...] = (
+DEFAULT_RULES: tuple[ThresholdRule | WindowRule, ...] = (
     ThresholdRule(
         name="max-response-time",
         task="latency",
@@ -53,5 +54,19 @@ DEFAULT_RULES: tuple[ThresholdRule, ...] = (
         severity="warning",
         description="Smoke multiple-choice accuracy below chance (0.25 for 4 choices): the model or "
         "the prompt format is broken.",
+    ),
+    WindowRule(
+        name="endpoint-down",
+        source="telemetry",
+        metric="probe.up",
+        aggregation="max",
+        window_s=60.0,
+        comparator="<",
+        threshold=1.0,
+        for_s=0.0,
+        group_by=("target",),
+        severity="critical",
+        description="Every canary probe of a target failed for the last minute (gemmawatch monitor's "
+        "probe.up stayed 0); one alert per target label.",
     ),
 )

@@ -1,123 +1,194 @@
-"""Evaluating rules against stored runs and recording alert transitions."""
+"""Evaluating the stored rules: after every run, and on every monitor tick.
+
+* :func:`evaluate_run` (called after a run is stored): threshold rules on the
+  run's metrics and telemetry summary, and regression rules against the run's
+  baseline. One series per target (``target=<name>``).
+* :func:`evaluate_series` (called by ``gemmawatch monitor`` after each tick):
+  telemetry-window rules over the readings in ``[now - window, now]``, one
+  series per distinct ``group_by`` value (see :mod:`gemmawatch.alerts.window`).
+
+Both evaluate every enabled rule of their kind, apply the state machine of
+:mod:`gemmawatch.alerts.state` inside the caller's transaction, and send the
+notifications once that transaction commits (:mod:`gemmawatch.alerts.dispatch`).
+Pass ``notifications`` (the config's per-severity URLs) to route by severity
+and ``notifier`` to replace Apprise (tests). Rules must be in the database:
+call :func:`seed_default_rules` and :func:`sync_config_rules` first.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import math
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from gemmawatch.alerts.defaults import DEFAULT_RULES
-from gemmawatch.alerts.facts import gather_facts
-from gemmawatch.alerts.rules import ThresholdRule
+from gemmawatch.alerts.catalog import rules_from_db, seed_default_rules, stored_rules, sync_config_rules
+from gemmawatch.alerts.dispatch import schedule
+from gemmawatch.alerts.facts import RunFacts, gather_facts
+from gemmawatch.alerts.regression import RegressionRule, paired_test, standard_error, z_test
+from gemmawatch.alerts.rules import Evaluation
+from gemmawatch.alerts.state import Notice, Routes, Subject, apply
+from gemmawatch.alerts.window import WindowRule, group_series
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from gemmawatch.alerts.notify import Notifier
+
+__all__ = [
+    "evaluate_regression",
+    "evaluate_run",
+    "evaluate_series",
+    "rules_from_db",
+    "seed_default_rules",
+    "sync_config_rules",
+]
+
 log = logging.getLogger(__name__)
 
 
-def _upsert(session: Session, rule: ThresholdRule, *, source: str, enabled: bool) -> int:
-    from gemmawatch.storage.queries.alerts import upsert_rule
+def _now(now: datetime | None) -> datetime:
+    from gemmawatch.storage.models import as_utc, utcnow
 
-    return upsert_rule(
-        session,
-        name=rule.name,
-        kind=rule.kind,
-        metric=rule.metric,
-        comparator=rule.comparator,
-        threshold=rule.threshold,
-        severity=rule.severity,
-        task=rule.task,
-        enabled=enabled,
-        description=rule.description,
-        source=source,
+    return utcnow() if now is None else as_utc(now)
+
+
+def evaluate_regression(session: Session, rule: RegressionRule, facts: RunFacts) -> Evaluation | None:
+    """Judge a regression rule on one run; None without the metric or a baseline (no data)."""
+    from gemmawatch.storage.queries import baselines as bq
+
+    if not rule.applies_to(facts.target):
+        return None
+    current = facts.metrics.get((rule.task, rule.metric))
+    if current is None:
+        return None
+    mode, ref = rule.baseline_ref
+    base_id = bq.baseline_run(session, facts.run_id, mode=mode, ref=ref, task=rule.task, metric=rule.metric)
+    if base_id is None:
+        return None
+    base_row = bq.metric_row(session, base_id, rule.task, rule.metric)
+    if base_row is None or base_row["value"] is None or not math.isfinite(base_row["value"]):
+        return None
+    cur_row = bq.metric_row(session, facts.run_id, rule.task, rule.metric)
+    cur_scores = bq.sample_scores(session, facts.run_id, rule.task, rule.metric)
+    base_scores = bq.sample_scores(session, base_id, rule.task, rule.metric)
+    common = sorted(cur_scores.keys() & base_scores.keys())
+    if common:
+        significance = paired_test([(base_scores[d], cur_scores[d]) for d in common])
+    else:
+        significance = z_test(current - base_row["value"], standard_error(cur_row), standard_error(base_row))
+    stored_hib = (cur_row or {}).get("higher_is_better")
+    if stored_hib is None:
+        stored_hib = base_row.get("higher_is_better")
+    return rule.judge(
+        current=current,
+        baseline=float(base_row["value"]),
+        baseline_run=base_id,
+        higher_is_better=stored_hib,
+        significance=significance,
     )
 
 
-def seed_default_rules(session: Session, rules: Iterable[ThresholdRule] = DEFAULT_RULES) -> list[int]:
-    """Insert or refresh the built-in rules (``source="default"``); idempotent.
+def evaluate_run(
+    session: Session,
+    run_id: int,
+    *,
+    now: datetime | None = None,
+    notifications: Routes | None = None,
+    notifier: Notifier | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every enabled run rule (threshold and regression) on one run.
 
-    A rule the user disabled stays disabled, and a rule of the same name that
-    came from the config file or the user is left alone (it overrides the
-    default). Returns the ids of the rules written.
-    """
-    from gemmawatch.storage.queries.alerts import list_rules
-
-    existing = {r["name"]: r for r in list_rules(session)}
-    ids = []
-    for rule in rules:
-        prev = existing.get(rule.name)
-        if prev is not None and prev.get("source", "default") != "default":
-            continue
-        enabled = bool(prev["enabled"]) if prev is not None else True
-        ids.append(_upsert(session, rule, source="default", enabled=enabled))
-    return ids
-
-
-def sync_config_rules(session: Session, rules: Iterable[ThresholdRule]) -> list[int]:
-    """Upsert rules parsed from ``gemmawatch.yaml`` (``source="config"``); returns their ids.
-
-    A config rule may reuse a default rule's name to change its threshold.
-    """
-    return [_upsert(session, rule, source="config", enabled=True) for rule in rules]
-
-
-def _rules_with_ids(session: Session, *, enabled_only: bool) -> list[tuple[int, ThresholdRule]]:
-    from gemmawatch.storage.queries.alerts import list_rules
-
-    out = []
-    for row in list_rules(session, enabled_only=enabled_only):
-        if row.get("kind", "threshold") != "threshold":
-            continue  # a kind this version cannot evaluate (written by a newer one)
-        fields = ("name", "metric", "comparator", "threshold", "severity", "task", "description")
-        try:
-            rule = ThresholdRule.model_validate({k: row[k] for k in fields if row.get(k) is not None})
-        except ValidationError as exc:
-            # One bad row (edited by hand) must not stop every other rule.
-            log.warning("skipping invalid alert rule %r: %s", row.get("name"), exc.errors()[0]["msg"])
-            continue
-        out.append((int(row["id"]), rule))
-    return out
-
-
-def rules_from_db(session: Session, *, enabled_only: bool = True) -> list[ThresholdRule]:
-    """The stored rules as :class:`ThresholdRule` objects (invalid rows are logged and skipped)."""
-    return [rule for _, rule in _rules_with_ids(session, enabled_only=enabled_only)]
-
-
-def evaluate_run(session: Session, run_id: int) -> list[dict[str, Any]]:
-    """Evaluate every enabled rule on one run and update the alerts table.
-
-    Per rule: a breach fires an alert (one firing alert per rule and target:
-    a repeat breach updates it); a value within the threshold resolves the
-    rule's firing alert for that target, if any; no data changes nothing.
+    Per rule, for the run's target: a breach opens or refreshes an alert
+    (pending first when the rule has a ``for``), a value within the threshold
+    resolves the open alert, no data changes nothing.
 
     Returns:
-        One dict per firing evaluation and per alert actually resolved, with
-        keys ``rule``, ``severity``, ``state`` (``"firing"``/``"resolved"``),
-        ``value``, ``message`` (one line naming value, threshold and run),
-        ``alert_id`` and ``new`` (False when the alert was already firing).
-    """
-    from gemmawatch.storage.queries.alerts import fire_alert, firing_alert_id, resolve_alert
+        One dict per breached evaluation and per alert resolved (see
+        :func:`gemmawatch.alerts.state.apply`): keys rule, severity, state
+        (``pending``/``firing``/``resolved``), from_state, value, message (one
+        line naming value, threshold and run), alert_id, new (False when the
+        alert was already in that state), series, target, notify.
 
+    Raises:
+        UnknownNameError: No run has this id.
+    """
+    from gemmawatch.storage.queries.alerts import target_series
+
+    at = _now(now)
     facts = gather_facts(session, run_id)
+    series = target_series(facts.target)
     transitions: list[dict[str, Any]] = []
-    for rule_id, rule in _rules_with_ids(session, enabled_only=True):
-        ev = rule.evaluate(facts)
+    notices: list[Notice] = []
+    for rule_id, rule in stored_rules(session, enabled_only=True):
+        if isinstance(rule, WindowRule):
+            continue
+        ev = evaluate_regression(session, rule, facts) if isinstance(rule, RegressionRule) else rule.evaluate(facts)
         if ev is None:
             continue
-        message = ev.message(run_id)
-        base = {"rule": rule.name, "severity": rule.severity, "value": ev.value, "message": message}
-        if ev.breached:
-            new = firing_alert_id(session, rule_id=rule_id, target_id=facts.target_id) is None
-            alert_id = fire_alert(
-                session, rule_id=rule_id, run_id=run_id, target_id=facts.target_id, value=ev.value, message=message
-            )
-            transitions.append({**base, "state": "firing", "alert_id": alert_id, "new": new})
-        else:
-            resolved = resolve_alert(session, rule_id=rule_id, target_id=facts.target_id, value=ev.value)
-            if resolved is not None:
-                transitions.append({**base, "state": "resolved", "alert_id": resolved, "new": True})
+        subject = Subject(rule_id, rule, series, facts.target, facts.target_id, run_id)
+        transition, notice = apply(session, subject, ev, now=at, routes=notifications)
+        if transition is not None:
+            transitions.append(transition)
+        if notice is not None:
+            notices.append(notice)
+    schedule(session, notices, notifier)
+    return transitions
+
+
+def evaluate_series(
+    session: Session,
+    *,
+    now: datetime,
+    host: str | None = None,
+    notifications: Routes | None = None,
+    notifier: Notifier | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every enabled telemetry-window rule at ``now`` (readings of ``host`` only, if given).
+
+    Returns:
+        The transitions, as :func:`evaluate_run` (``target`` is the series'
+        ``target`` label, when it has one).
+    """
+    from gemmawatch.storage.queries.targets import get_target
+    from gemmawatch.storage.queries.telemetry import telemetry_window_rows
+
+    at = _now(now)
+    target_ids: dict[str, int | None] = {}
+
+    def target_id(name: str | None) -> int | None:
+        if name is None:
+            return None
+        if name not in target_ids:
+            row = get_target(session, name)
+            target_ids[name] = None if row is None else int(row["id"])
+        return target_ids[name]
+
+    transitions: list[dict[str, Any]] = []
+    notices: list[Notice] = []
+    for rule_id, rule in stored_rules(session, enabled_only=True):
+        if not isinstance(rule, WindowRule):
+            continue
+        rows = telemetry_window_rows(
+            session,
+            metric=rule.metric,
+            start=at - timedelta(seconds=rule.window_s),
+            end=at,
+            target=rule.target,
+            host=host,
+            labels=rule.labels,
+        )
+        last_run: dict[str, int | None] = {}
+        for key, (labels, points) in group_series(rows, rule.series_by, runs=last_run).items():
+            ev = rule.evaluate_points(points, series=key)
+            if ev is None:
+                continue
+            name = labels.get("target")
+            subject = Subject(rule_id, rule, key, name, target_id(name), last_run.get(key))
+            transition, notice = apply(session, subject, ev, now=at, routes=notifications)
+            if transition is not None:
+                transitions.append(transition)
+            if notice is not None:
+                notices.append(notice)
+    schedule(session, notices, notifier)
     return transitions

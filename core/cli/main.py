@@ -14,6 +14,7 @@ import sys
 import typer
 
 from gemmawatch.cli import (
+    commands_alerts,
     commands_bench,
     commands_db,
     commands_eval,
@@ -57,6 +58,7 @@ app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
 app.add_typer(commands_db.app, name="db")
 app.add_typer(commands_bench.app, name="bench")
+app.add_typer(commands_alerts.app, name="alerts")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,20 @@ Import models from here (``from gemmawatch.storage.models import Run``);
 ``Base.metadata`` holds the full schema that the migrations must match.
 """
 
-from gemmawatch.storage.models.alert import ALERT_STATES, COMPARATORS, Alert, AlertRule
+from gemmawatch.storage.models.alert import (
+    AGGREGATIONS,
+    ALERT_STATES,
+    COMPARATORS,
+    DATA_SOURCES,
+    EVENT_STATES,
+    NOTIFIED_TRANSITIONS,
+    RULE_KINDS,
+    SEVERITIES,
+    Alert,
+    AlertEvent,
+    AlertNotification,
+    AlertRule,
+)
 from gemmawatch.storage.models.base import (
     NAMING_CONVENTION,
     Base,
@@ -24,13 +37,21 @@ from gemmawatch.storage.models.telemetry import TelemetrySample
 from gemmawatch.storage.models.telemetry_rollup import ROLLUP_RESOLUTIONS, TelemetryRollup, TelemetryRollupState
 
 __all__ = [
+    "AGGREGATIONS",
     "ALERT_STATES",
     "COMPARATORS",
+    "DATA_SOURCES",
+    "EVENT_STATES",
     "LOAD_PHASES",
     "NAMING_CONVENTION",
+    "NOTIFIED_TRANSITIONS",
     "ROLLUP_RESOLUTIONS",
+    "RULE_KINDS",
     "RUN_STATUSES",
+    "SEVERITIES",
     "Alert",
+    "AlertEvent",
+    "AlertNotification",
     "AlertRule",
     "Base",
     "BigIntId",

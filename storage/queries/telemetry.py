@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from sqlalchemy import func, select
@@ -95,6 +97,69 @@ def _with_pruned(
         item["first_ts"] = min(item["first_ts"], old["first_ts"])
         item["last_ts"] = max(item["last_ts"], old["last_ts"])
     return [rows[key] for key in sorted(rows)]
+
+
+# --------------------------------------------------------------------------- #
+# Alert windows (owner: alerts). Raw readings only: alert windows are minutes
+# long, far inside the raw retention.
+# --------------------------------------------------------------------------- #
+
+
+def _labels_match(labels: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    return all(k in labels and str(labels[k]) == str(v) for k, v in wanted.items())
+
+
+def telemetry_window_rows(
+    s: Session,
+    *,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    target: str | None = None,
+    host: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Readings of ``metric`` with ``start <= ts <= end``, in time order (keys: ts, value, host, labels, run_id).
+
+    ``target`` is an fnmatch glob over the ``target`` label (readings without
+    one do not match); ``labels`` must all be present with equal values
+    (compared as text; other labels are ignored); ``host`` is exact.
+    """
+    t = table_of(TelemetrySample)
+    query = (
+        select(t.c.ts, t.c.value, t.c.host, t.c.labels, t.c.run_id)
+        .where(t.c.metric == metric, t.c.ts >= start, t.c.ts <= end)
+        .order_by(t.c.ts, t.c.id)
+    )
+    if host is not None:
+        query = query.where(t.c.host == host)
+    wanted = dict(labels or {})
+    out = []
+    for row in s.execute(query).mappings():
+        row_labels = row["labels"] or {}
+        if wanted and not _labels_match(row_labels, wanted):
+            continue
+        if target is not None:
+            name = row_labels.get("target")
+            if name is None or not fnmatchcase(str(name), target):
+                continue
+        out.append(dict(row))
+    return out
+
+
+def telemetry_window(
+    s: Session,
+    *,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    target: str | None = None,
+    host: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+) -> list[tuple[datetime, float]]:
+    """``(ts, value)`` of the readings :func:`telemetry_window_rows` selects, in time order."""
+    rows = telemetry_window_rows(s, metric=metric, start=start, end=end, target=target, host=host, labels=labels)
+    return [(row["ts"], float(row["value"])) for row in rows]
 
 
 # --------------------------------------------------------------------------- #

@@ -31,10 +31,12 @@ ALL_TABLES = {
     "load_requests",
     "telemetry_rollups",
     "telemetry_rollup_state",
+    "alert_events",
+    "notifications",
     "alembic_version",
 }
 #: The newest revision (bump it with every new migration).
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _tables(url: str) -> set[str]:

@@ -30,7 +30,7 @@ def test_migrated_schema_has_the_named_constraints_and_indexes(db_url: str) -> N
         checks = {ck["name"] for ck in inspector.get_check_constraints("runs")}
         load_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("load_requests")}
         load_keys = {fk["name"]: fk for fk in inspector.get_foreign_keys("load_requests")}
-    assert "uq_alerts_rule_id_target_id_firing" in indexes
+    assert "uq_alerts_rule_id_series_open" in indexes
     assert foreign_keys["fk_samples_run_id_runs"]["options"].get("ondelete") == "CASCADE"
     assert checks == {"ck_runs_status"}
     assert load_indexes == {"ix_load_requests_run_id_step_seq": ["run_id", "step", "seq"]}
@@ -55,6 +55,7 @@ def _downgrade(url: str, revision: str) -> set[str]:
 REVISIONS = [
     ("0002", "0001", {"load_requests"}),
     ("0003", "0002", {"telemetry_rollups", "telemetry_rollup_state"}),
+    ("0004", "0003", {"alert_events", "notifications"}),
 ]
 HEAD = REVISIONS[-1][0]
 

@@ -12,6 +12,7 @@ from gemmawatch.alerts import (
     AlertRule,
     RunFacts,
     ThresholdRule,
+    WindowRule,
     facts_from_rows,
 )
 
@@ -139,14 +140,19 @@ def test_invalid_rules_are_rejected(bad: dict[str, object], field: str) -> None:
 
 def test_defaults_match_the_seed_service() -> None:
     by_name = {r.name: r for r in DEFAULT_RULES}
-    assert all(isinstance(r, AlertRule) for r in DEFAULT_RULES)
-    assert len(by_name) == len(DEFAULT_RULES) == 5
+    assert all(isinstance(r, AlertRule) for r in DEFAULT_RULES if isinstance(r, ThresholdRule))
+    assert len(by_name) == len(DEFAULT_RULES) == 6
     assert (by_name["max-response-time"].task, by_name["max-response-time"].metric) == ("latency", "e2e_s_p95")
     assert (by_name["max-response-time"].comparator, by_name["max-response-time"].threshold) == (">", 10.0)
     assert (by_name["max-memory"].metric, by_name["max-memory"].threshold) == ("max(process.rss_mb)", 8192.0)
     assert (by_name["min-throughput"].metric, by_name["min-throughput"].comparator) == ("output_tokens_per_s_mean", "<")
     assert by_name["min-throughput"].threshold == 5.0
     assert (by_name["min-success-rate"].metric, by_name["min-success-rate"].threshold) == ("success_rate", 0.95)
+    down = by_name["endpoint-down"]
+    assert isinstance(down, WindowRule) and down.severity == "critical" and down.series_by == ("target",)
+    assert (down.metric, down.aggregation, down.window_s, down.comparator, down.threshold, down.for_s) == (
+        "probe.up", "max", 60.0, "<", 1.0, 0.0,
+    )  # fmt: skip
     floor = by_name["score-floor"]
     assert (floor.task, floor.metric, floor.comparator, floor.threshold) == ("smoke_mc", "acc", "<", 0.25)
     # chance level itself is not a breach; below it is
@@ -154,3 +160,4 @@ def test_defaults_match_the_seed_service() -> None:
     assert floor.evaluate(facts({("smoke_mc", "acc"): 0.24})).breached  # type: ignore[union-attr]
     # a single subject is not the pooled score: no data for the floor, no state change
     assert floor.evaluate(facts({("smoke_mc_arithmetic", "acc"): 0.0})) is None
+    assert all(isinstance(by_name[n], ThresholdRule) for n in by_name if n != "endpoint-down")

@@ -37,7 +37,10 @@ alerts:
         ("targets: [unclosed\n", "Malformed YAML in g.yaml at line"),
         ("- just\n- a list\n", "must be a YAML mapping"),
         ("targets:\n  a: {backend: transformers}\n", "targets.a.model: Field required"),
-        ("alerts:\n  - {name: x, metric: m, comparator: '=>', threshold: 1}\n", "alerts.0.comparator"),
+        (
+            "alerts:\n  - {name: x, metric: m, comparator: '=>', threshold: 1}\n",
+            "alert rule 'x' (alerts[0]) in g.yaml: field 'comparator'",
+        ),
         ("colour: blue\n", "colour: Extra inputs are not permitted"),
     ],
 )
