@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -57,6 +57,10 @@ class GemmawatchConfig(BaseModel):
     alerts: list[AnyRule] = Field(default_factory=list)
     #: Apprise URLs per severity (info, warning, critical), notified for every rule of that severity.
     notifications: dict[str, list[str]] = Field(default_factory=dict)
+    #: How stored samples keep prompts and outputs: ``clear`` (as they are), ``redacted`` (personal
+    #: data masked) or ``hash`` (SHA-256; salted by ``$GEMMAWATCH_TEXT_SALT`` when set). See
+    #: :mod:`gemmawatch.evals.safety.storage_policy`.
+    store_text: Literal["clear", "redacted", "hash"] = "clear"
 
     #: Where the config was read from (None when no file was found).
     source: str | None = None

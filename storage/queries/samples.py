@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
@@ -12,17 +12,32 @@ from sqlalchemy.orm import Session
 from gemmawatch.storage.models import Sample
 from gemmawatch.storage.queries._rows import bulk_insert, prepare_rows, table_of
 
+if TYPE_CHECKING:
+    from gemmawatch.evals.safety.storage_policy import TextPolicy
+
 _DEFAULTS: dict[str, Callable[[], Any]] = {"output": lambda: "", "scores": dict}
+#: The sample columns a TextPolicy rewrites.
+_POLICY_COLUMNS = ("prompt", "output")
 
 
-def add_samples(s: Session, run_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
+def add_samples(
+    s: Session, run_id: int, rows: Iterable[Mapping[str, Any]], *, text_policy: TextPolicy | None = None
+) -> int:
     """Store sample rows (keys = Sample columns) for ``run_id``; returns how many.
 
     Required keys: task, doc_id, prompt. ``output`` defaults to ``""`` (a
     failed generation), ``scores`` to ``{}``. A chat prompt (list of messages)
     is stored as its JSON text.
+
+    ``text_policy`` (the config's ``store_text``, see
+    :mod:`gemmawatch.evals.safety.storage_policy`) rewrites ``prompt`` and ``output``
+    before they are written: kept in clear, redacted, or replaced by a hash. A chat
+    prompt is rewritten as its JSON text. ``None`` stores them as given. Score
+    everything *before* storing: what is stored may no longer be the text.
     """
     materialised = [_text_prompt(row) for row in rows]
+    if text_policy is not None:
+        materialised = [_apply_policy(row, text_policy) for row in materialised]
     prepared = prepare_rows(Sample, materialised, fixed={"run_id": run_id}, defaults=_DEFAULTS)
     return bulk_insert(s, Sample, prepared)
 
@@ -86,3 +101,8 @@ def _text_prompt(row: Mapping[str, Any]) -> Mapping[str, Any]:
     if prompt is None or isinstance(prompt, str):
         return row
     return {**row, "prompt": json.dumps(prompt, ensure_ascii=False, default=str)}
+
+
+def _apply_policy(row: Mapping[str, Any], policy: TextPolicy) -> Mapping[str, Any]:
+    changed = {k: policy.apply(row[k]) for k in _POLICY_COLUMNS if isinstance(row.get(k), str)}
+    return {**row, **changed} if changed else row

@@ -16,9 +16,13 @@ from gemmawatch.evals.safety.pii import PII_CATEGORIES, PIICheck, find_pii, iban
 # --------------------------------------------------------------------------- #
 
 
+#: Built-ins that need no model, optional package or argument to build.
+SELF_CONTAINED = ["injection", "pii", "refusal", "toxicity"]
+
+
 def test_registry_lists_the_builtin_checks_and_builds_them() -> None:
-    assert SAFETY_CHECKS.names() == ["pii", "refusal"]
-    for name in SAFETY_CHECKS:
+    assert SAFETY_CHECKS.names() == ["detoxify", "injection", "pii", "presidio", "refusal", "shieldgemma", "toxicity"]
+    for name in SELF_CONTAINED:
         check = get_check(name)
         assert isinstance(check, SafetyCheck)
         assert check.name == name and check.version and check.applies_to in ("prompt", "output", "both")
@@ -28,8 +32,10 @@ def test_registry_lists_the_builtin_checks_and_builds_them() -> None:
 
 def test_unknown_check_names_what_is_available() -> None:
     with pytest.raises(UnknownNameError) as info:
-        get_check("toxicity")
-    assert str(info.value) == "Unknown safety check 'toxicity'. Available: pii, refusal"
+        get_check("toxicty")
+    assert str(info.value) == (
+        "Unknown safety check 'toxicty'. Available: detoxify, injection, pii, presidio, refusal, shieldgemma, toxicity"
+    )
 
 
 def test_bad_arguments_name_the_check_and_what_it_accepts() -> None:
