@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import gemmawatch
 from gemmawatch.errors import RunFailedError
 from gemmawatch.evals import stats
+from gemmawatch.evals.paired import mcnemar_exact_p  # re-exported: parity's own test, kept importable here
 
 if TYPE_CHECKING:
     from gemmawatch.collectors.backends.base import Backend
@@ -86,16 +87,6 @@ class ParityStats:
     a_only: int
     b_only: int
     mcnemar_p: float
-
-
-def mcnemar_exact_p(a_only: int, b_only: int) -> float:
-    """Two-sided exact McNemar p-value: a binomial test of ``a_only`` in ``a_only + b_only`` at 1/2."""
-    from scipy.stats import binomtest  # type: ignore[import-untyped]  # scipy ships no stubs
-
-    discordant = a_only + b_only
-    if discordant == 0:
-        return 1.0
-    return float(binomtest(a_only, discordant, 0.5).pvalue)
 
 
 def _nan_pair() -> tuple[float, float]:

@@ -16,6 +16,7 @@ import typer
 from gemmawatch.cli import (
     commands_alerts,
     commands_bench,
+    commands_compare,
     commands_db,
     commands_eval,
     commands_monitor,
@@ -53,6 +54,7 @@ app.command("demo")(commands_serve.demo)
 app.command("eval")(commands_eval.eval_command)
 app.command("dashboard")(commands_serve.dashboard)
 app.command("parity")(commands_parity.parity)
+app.command("compare")(commands_compare.compare)
 app.command("monitor")(commands_monitor.monitor)
 app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
