@@ -18,7 +18,7 @@ from gemmawatch.storage.queries.alerts import (
 from gemmawatch.storage.queries.load import add_load_requests, load_requests, load_steps
 from gemmawatch.storage.queries.metrics import add_metrics, metrics_for_runs
 from gemmawatch.storage.queries.runs import create_run, delete_run, finish_run, list_runs, run_summary
-from gemmawatch.storage.queries.samples import add_samples, count_samples, list_samples, tasks_for_run
+from gemmawatch.storage.queries.samples import add_samples, count_samples, list_samples, rate_sample, tasks_for_run
 from gemmawatch.storage.queries.targets import get_target, list_targets, upsert_target
 from gemmawatch.storage.queries.telemetry import add_telemetry, telemetry_for_run, telemetry_summary
 
@@ -45,6 +45,7 @@ __all__ = [
     "load_steps",
     "metrics",
     "metrics_for_runs",
+    "rate_sample",
     "resolve_alert",
     "run_summary",
     "runs",

@@ -1,14 +1,17 @@
-"""Per-document samples of runs: storing them and paging through them."""
+"""Per-document samples of runs: storing them, paging through them, and rating them."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
+from gemmawatch.errors import UnknownNameError, UserError
 from gemmawatch.storage.models import Sample
 from gemmawatch.storage.queries._rows import bulk_insert, prepare_rows, table_of
 
@@ -16,6 +19,12 @@ if TYPE_CHECKING:
     from gemmawatch.evals.safety.storage_policy import TextPolicy
 
 _DEFAULTS: dict[str, Callable[[], Any]] = {"output": lambda: "", "scores": dict}
+#: Score key of the mean user satisfaction rating (1-5) of a sample.
+USER_RATING = "user_rating"
+#: Score key of the list of individual ratings: ``[{"rating", "comment", "at"}, ...]``, oldest first.
+USER_RATINGS = "user_ratings"
+#: Longest comment kept with a rating.
+MAX_COMMENT_CHARS = 2000
 #: The sample columns a TextPolicy rewrites.
 _POLICY_COLUMNS = ("prompt", "output")
 
@@ -77,6 +86,43 @@ def tasks_for_run(s: Session, run_id: int) -> list[str]:
     """The distinct task names of a run's samples, sorted."""
     query = select(Sample.task).where(Sample.run_id == run_id).distinct().order_by(Sample.task)
     return list(s.scalars(query))
+
+
+def rate_sample(s: Session, sample_id: int, rating: int, comment: str | None = None) -> dict[str, Any]:
+    """Record a user satisfaction rating (1-5, optional comment) on a sample; returns its new ``scores``.
+
+    Ratings are appended, never replaced: ``scores["user_ratings"]`` keeps every rating
+    with its comment and UTC time (ISO 8601), and ``scores["user_rating"]`` is their
+    mean, so the rating aggregates and compares like any other per-sample score. No
+    schema change is involved: both live in the sample's JSON ``scores``.
+
+    Raises:
+        UserError: ``rating`` is not a whole number from 1 to 5, or ``comment`` is not
+            text of at most 2,000 characters.
+        UnknownNameError: No sample has id ``sample_id``.
+    """
+    if isinstance(rating, bool) or not isinstance(rating, int | float) or rating not in (1, 2, 3, 4, 5):
+        raise UserError(f"A rating must be a whole number from 1 to 5, got {rating!r}")
+    if comment is not None:
+        if not isinstance(comment, str):
+            raise UserError(f"A rating comment must be text, got {type(comment).__name__}")
+        comment = comment.strip() or None
+        if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+            raise UserError(f"A rating comment is limited to {MAX_COMMENT_CHARS} characters, got {len(comment)}")
+    # FOR UPDATE on PostgreSQL: two ratings of one sample at once must both be kept (SQLite locks the file anyway).
+    sample = s.get(Sample, sample_id, with_for_update=True)
+    if sample is None:
+        raise UnknownNameError(f"Unknown sample id {sample_id}. Fix: pick a sample of an existing run")
+    scores = dict(sample.scores or {})
+    previous = scores.get(USER_RATINGS)
+    entries = [e for e in previous if isinstance(e, dict)] if isinstance(previous, list) else []
+    entries.append({"rating": int(rating), "comment": comment, "at": datetime.now(UTC).isoformat()})
+    values = [float(e["rating"]) for e in entries if isinstance(e.get("rating"), int | float)]
+    scores[USER_RATINGS] = entries
+    scores[USER_RATING] = math.fsum(values) / len(values)
+    sample.scores = scores  # a new dict, so the JSON column is seen as changed
+    s.flush()
+    return scores
 
 
 def _conditions(run_id: int, task: str | None, search: str | None) -> list[ColumnElement[bool]]:
