@@ -29,11 +29,13 @@ def rollup(
         "7d", "--raw-retention", help="Delete raw telemetry older than this, once rolled up (e.g. 36h, 7d)."
     ),
     minute_retention: str = typer.Option(
-        "90d", "--minute-retention", help="Delete 1-minute rollups older than this; 1-hour rollups are kept."
+        "90d",
+        "--minute-retention",
+        help="Delete 1-minute rollups older than this; 1-hour and 1-day rollups are kept.",
     ),
     json_out: bool = JsonOption,
 ) -> None:
-    """Roll raw telemetry into 1-minute/1-hour min/avg/max/count rollups and apply retention.
+    """Roll raw telemetry into 1-minute/1-hour/1-day min/avg/max/count rollups and apply retention.
 
     Safe to run at any time and from several processes (e.g. hourly from cron);
     charts over long ranges read the rollups.
@@ -59,8 +61,8 @@ def rollup(
         print_json(counts)
         return
     typer.echo(
-        f"Rolled up {counts['raw_rolled']} raw readings ({counts['minute_rows']} 1-minute and "
-        f"{counts['hour_rows']} 1-hour rows written)."
+        f"Rolled up {counts['raw_rolled']} raw readings ({counts['minute_rows']} 1-minute, "
+        f"{counts['hour_rows']} 1-hour and {counts['day_rows']} 1-day rows written)."
     )
     typer.echo(
         f"Deleted {counts['raw_deleted']} raw readings older than {raw_retention} and "

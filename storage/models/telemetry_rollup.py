@@ -2,9 +2,10 @@
 
 Raw readings (:class:`~gemmawatch.storage.models.telemetry.TelemetrySample`)
 are aggregated into 1-minute and 1-hour buckets per series (host, source,
-metric, labels, run) so that a chart over months reads a few thousand rows
-instead of millions. ``gemmawatch.storage.queries.telemetry.rollup_telemetry``
-writes them; ``telemetry_series`` reads the resolution a time range needs.
+metric, labels, run), and the 1-hour buckets into 1-day ones, so that a chart
+over months reads about one row per series and day instead of millions.
+``gemmawatch.storage.queries.telemetry.rollup_telemetry`` writes them;
+``telemetry_series`` reads the resolution a time range needs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gemmawatch.storage.models.base import Base, BigIntId
 
 #: Bucket widths of :attr:`TelemetryRollup.resolution`, in seconds.
-ROLLUP_RESOLUTIONS: dict[str, int] = {"1m": 60, "1h": 3600}
+ROLLUP_RESOLUTIONS: dict[str, int] = {"1m": 60, "1h": 3600, "1d": 86400}
 
 #: Columns of the chart index: the search key, then every column a chart query filters on or reads.
 CHART_INDEX_COLUMNS = (
@@ -39,8 +40,10 @@ CHART_INDEX_COLUMNS = (
 class TelemetryRollup(Base):
     """min/avg/max/count/sum of one series' readings within one time bucket.
 
-    ``bucket_start`` is the bucket's first instant (UTC, aligned to the minute
-    or hour); ``avg`` is always ``sum / count``, so buckets merge exactly.
+    ``bucket_start`` is the bucket's first instant (UTC, aligned to the minute,
+    hour or day: days start at 00:00 UTC); ``avg`` is always ``sum / count``,
+    so buckets merge exactly. A ``1d`` row is the sum of the day's ``1h`` rows
+    of its series (recomputed from them whenever they change).
     ``labels_key`` is the labels as canonical JSON text (keys sorted), used
     for grouping and uniqueness; ``run_key`` is ``COALESCE(run_id, 0)``, because
     a NULL ``run_id`` would make every row distinct to a unique constraint
@@ -49,7 +52,7 @@ class TelemetryRollup(Base):
 
     __tablename__ = "telemetry_rollups"
     __table_args__ = (
-        CheckConstraint("resolution IN ('1m', '1h')", name="resolution"),
+        CheckConstraint("resolution IN ('1m', '1h', '1d')", name="resolution"),
         # One row per series and bucket; leading (resolution, bucket_start) also
         # finds the newest rolled bucket and the buckets to prune.
         UniqueConstraint(
@@ -100,7 +103,7 @@ class TelemetryRollupState(Base):
     * ``rolled_until``: raw readings with ``ts`` before it are in the rollups
       (readings that arrive later than that are added when their hour is pruned);
     * ``raw_pruned_until``: raw readings before it were deleted (hour-aligned);
-    * ``minute_pruned_until``: 1-minute rollups before it were deleted (1-hour ones are kept).
+    * ``minute_pruned_until``: 1-minute rollups before it were deleted (1-hour and 1-day ones are kept).
 
     NULL means "never": nothing rolled or pruned yet.
     """

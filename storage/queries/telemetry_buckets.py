@@ -23,6 +23,7 @@ from gemmawatch.storage.models import TelemetryRollupState, UTCDateTime, as_utc
 from gemmawatch.storage.queries._rows import table_of
 
 __all__ = [
+    "DAY",
     "HOUR",
     "MINUTE",
     "bucket_start",
@@ -37,6 +38,7 @@ __all__ = [
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 #: Name of the SQLite function computing ``labels_key`` (registered on the connection on use).
 _SQLITE_LABELS_KEY = "gemmawatch_labels_key"

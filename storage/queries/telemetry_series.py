@@ -1,4 +1,4 @@
-"""Resolution-aware telemetry series: raw readings, 1-minute or 1-hour buckets, whichever a range needs.
+"""Resolution-aware telemetry series: raw readings, 1-minute, 1-hour or 1-day buckets, whichever a range needs.
 
 :func:`telemetry_series` reads the rollups written by
 :func:`~gemmawatch.storage.queries.telemetry_rollups.rollup_telemetry` plus
@@ -21,6 +21,7 @@ from sqlalchemy.types import NullType
 from gemmawatch.storage.models import ROLLUP_RESOLUTIONS, TelemetryRollup, TelemetrySample, as_utc
 from gemmawatch.storage.queries._rows import table_of
 from gemmawatch.storage.queries.telemetry_buckets import (
+    DAY,
     HOUR,
     MINUTE,
     bucket_start,
@@ -33,7 +34,7 @@ from gemmawatch.storage.queries.telemetry_buckets import (
 __all__ = ["telemetry_series"]
 
 #: Rank of each source in a series bucket; the highest present names the bucket's resolution.
-_RANKS = {"raw": 0, "1m": 1, "1h": 2}
+_RANKS = {"raw": 0, "1m": 1, "1h": 2, "1d": 3}
 _BY_RANK = {rank: name for name, rank in _RANKS.items()}
 
 
@@ -61,11 +62,20 @@ def telemetry_series(
     * ``"1m"``: 1-minute buckets, when the range spans at most ``max_points``
       minutes: stored 1-minute rollups plus readings not rolled yet, aggregated
       on the fly (1-hour rollups stand in where 1-minute ones were pruned);
-    * ``"1h"``: buckets of one hour, or of a whole number of hours so that at
-      most ``max_points`` come back, from 1-hour rollups plus unrolled readings.
+    * ``"1h"``: 1-hour buckets, when the range spans more than ``max_points``
+      minutes but at most ``max_points`` hours, from 1-hour rollups plus
+      unrolled readings;
+    * ``"1d"``: buckets of one day (from 00:00 UTC), when the range spans more
+      than ``max_points`` hours, or of a whole number of days so that at most
+      ``max_points`` come back, from 1-day rollups plus unrolled readings.
 
-    Aggregation happens in SQL; the cost depends on ``max_points``, not on how
-    much telemetry is stored.
+    Each level is used while its own buckets over the range number at most
+    ``max_points``; past that the next coarser stored level answers, so a
+    series costs at most about ``max_points`` stored rows, and a range just
+    past a level's limit gets fewer points than ``max_points``: 77 days at
+    ``max_points=1000`` come back as 77 or 78 daily points (1,848 hourly rows
+    would exceed it). Aggregation happens in SQL; the cost depends on
+    ``max_points``, not on how much telemetry is stored.
     """
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points}")
@@ -107,7 +117,7 @@ def telemetry_series(
             else:
                 # Count ours from the rollups (the chart index covers the filters) plus the
                 # readings not rolled yet, instead of fetching every reading's row to filter it.
-                resolution = "1m" if span <= max_points * MINUTE else "1h"
+                resolution = _level(span, max_points)[0]
                 count = select(func.coalesce(func.sum(r.c["count"]), 0)).where(
                     *matching(r),
                     r.c.resolution == resolution,
@@ -120,12 +130,8 @@ def telemetry_series(
         if fits:
             return _raw_points(s, raw_where)
 
-    if span <= max_points * MINUTE:
-        level, base = "1m", 60
-        width = 60
-    else:
-        level, base = "1h", 3600
-        width = 3600 * _whole_hours(math.ceil(span / (max_points * HOUR)))
+    level, width = _level(span, max_points)
+    base = ROLLUP_RESOLUTIONS[level]
     # Readings not rolled yet; one lower bound, so the index range starts there.
     unrolled_from = start if rolled_until is None else max(start, rolled_until)
     unrolled = [*matching(t), t.c.ts >= unrolled_from, t.c.ts <= end]
@@ -166,7 +172,7 @@ def telemetry_series(
         if minute_pruned is not None and start < minute_pruned:
             parts.append(stored("1h", r.c.bucket_start >= floor_time(start, HOUR), r.c.bucket_start < minute_pruned))
     else:
-        parts.append(stored("1h", r.c.bucket_start >= floor_time(start, HOUR)))
+        parts.append(stored(level, r.c.bucket_start >= floor_time(start, timedelta(seconds=base))))
     sources = union_all(*parts).subquery()
     # Stored buckets start on a multiple of ``base``, and ``base`` divides ``width``.
     bucket = sources.c.b if width == base else bucket_start(dialect, sources.c.b, width)
@@ -201,12 +207,17 @@ def _utc(value: datetime | str) -> datetime:
     return as_utc(value)
 
 
-def _whole_hours(hours: int) -> int:
-    """``hours`` rounded up to a divisor of a day (1, 2, 3, 4, 6, 8, 12, 24) or a whole number of days."""
-    for divisor in (1, 2, 3, 4, 6, 8, 12, 24):
-        if hours <= divisor:
-            return divisor
-    return 24 * math.ceil(hours / 24)
+def _level(span: timedelta, max_points: int) -> tuple[str, int]:
+    """The stored level a range of length ``span`` is read from, and the width of its points in seconds.
+
+    The finest level with at most ``max_points`` buckets over the range; past
+    ``max_points`` days, points of a whole number of days.
+    """
+    if span <= max_points * MINUTE:
+        return "1m", 60
+    if span <= max_points * HOUR:
+        return "1h", 3600
+    return "1d", 86400 * max(1, math.ceil(span / (max_points * DAY)))
 
 
 def _raw_points(s: Session, where: list[ColumnElement[bool]]) -> list[dict[str, Any]]:

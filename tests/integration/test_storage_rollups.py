@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from gemmawatch.storage import get_engine, session_scope
 from gemmawatch.storage.models import TelemetryRollup, TelemetrySample
 from gemmawatch.storage.queries import runs, telemetry
-from gemmawatch.storage.queries.telemetry_buckets import rollup_state
+from gemmawatch.storage.queries.telemetry_buckets import floor_time, rollup_state
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -74,7 +74,7 @@ def _state(engine: Engine) -> dict[str, Any]:
         return rollup_state(s)
 
 
-def test_rollup_aggregates_per_minute_and_hour_bucket(engine: Engine) -> None:
+def test_rollup_aggregates_per_minute_hour_and_day_bucket(engine: Engine) -> None:
     # 12:00:00 -> 1, 12:00:30 -> 5, 12:01:10 -> 3; 13:00:05 -> 10 (next hour).
     _add(
         engine,
@@ -86,7 +86,9 @@ def test_rollup_aggregates_per_minute_and_hour_bucket(engine: Engine) -> None:
         ],
     )
     counts = _rollup(engine, T0 + DAY)
-    assert counts == {"raw_rolled": 4, "minute_rows": 3, "hour_rows": 2, "raw_deleted": 0, "minute_deleted": 0}
+    assert counts == {
+        "raw_rolled": 4, "minute_rows": 3, "hour_rows": 2, "day_rows": 1, "raw_deleted": 0, "minute_deleted": 0,
+    }  # fmt: skip
     minutes = _rollups(engine, "1m")
     assert [(m["bucket_start"], m["min"], m["avg"], m["max"], m["count"], m["sum"]) for m in minutes] == [
         (T0, 1.0, 3.0, 5.0, 2, 6.0),
@@ -98,6 +100,11 @@ def test_rollup_aggregates_per_minute_and_hour_bucket(engine: Engine) -> None:
         (T0, 1.0, 3.0, 5.0, 3),
         (T0 + timedelta(hours=1), 10.0, 10.0, 10.0, 1),
     ]
+    (day,) = _rollups(engine, "1d")
+    midnight = T0.replace(hour=0)
+    want = (midnight, 1.0, 4.75, 10.0, 4, 19.0)
+    assert (day["bucket_start"], day["min"], day["avg"], day["max"], day["count"], day["sum"]) == want
+    assert (day["labels"], day["run_id"], day["run_key"], day["unit"]) == ({"gpu": "0"}, None, 0, "%")
     first = hours[0]
     assert (first["host"], first["source"], first["metric"], first["unit"]) == ("box", "nvml", "gpu.util", "%")
     assert first["labels"] == {"gpu": "0"} and json.loads(first["labels_key"]) == {"gpu": "0"}
@@ -141,9 +148,12 @@ def test_rollup_is_idempotent(engine: Engine) -> None:
     now = T0 + timedelta(hours=2)
     first = _rollup(engine, now)
     assert first["raw_rolled"] == 30
-    before = (_rollups(engine, "1m"), _rollups(engine, "1h"))
+    before = (_rollups(engine, "1m"), _rollups(engine, "1h"), _rollups(engine, "1d"))
     assert _rollup(engine, now) == dict.fromkeys(first, 0)
-    assert (_rollups(engine, "1m"), _rollups(engine, "1h")) == before
+    assert (_rollups(engine, "1m"), _rollups(engine, "1h"), _rollups(engine, "1d")) == before
+    # Later calls with nothing new to roll leave the 1-day rows alone as well.
+    assert _rollup(engine, now + MIN)["day_rows"] == 0
+    assert _rollups(engine, "1d") == before[2]
 
 
 def test_later_readings_merge_into_an_existing_bucket(engine: Engine) -> None:
@@ -210,6 +220,8 @@ def test_minute_rollups_expire_hour_rollups_stay(engine: Engine) -> None:
     assert counts["raw_deleted"] == 2
     assert [m["bucket_start"] for m in _rollups(engine, "1m")] == [T0 + timedelta(days=20)]
     assert [h["bucket_start"] for h in _rollups(engine, "1h")] == [T0, T0 + timedelta(days=20)]
+    midnight = T0.replace(hour=0)
+    assert [d["bucket_start"] for d in _rollups(engine, "1d")] == [midnight, midnight + timedelta(days=20)]
 
 
 def test_bad_retention_is_refused(engine: Engine) -> None:
@@ -237,6 +249,7 @@ def test_concurrent_rollups_count_each_reading_once(engine: Engine) -> None:
     assert errors == []
     assert sum(h["count"] for h in _rollups(engine, "1h")) == 2000
     assert sum(m["count"] for m in _rollups(engine, "1m")) == 2000
+    assert sum(d["count"] for d in _rollups(engine, "1d")) == 2000
 
 
 # --- telemetry_series ----------------------------------------------------------------------------
@@ -283,13 +296,175 @@ def test_series_uses_hour_buckets_for_long_ranges(engine: Engine, rolled: bool) 
     _fill(engine, hours=6, every_s=60)
     if rolled:
         _rollup(engine, T0 + timedelta(hours=4, minutes=10))
-    points = _series(engine, start=T0, end=T0 + timedelta(hours=6), host="box", max_points=3)
-    # 6 hours in at most ~3 points: 2-hour buckets (120 readings per series, 2 series).
-    assert [p["ts"] for p in points] == [T0, T0 + timedelta(hours=2), T0 + timedelta(hours=4)]
+    points = _series(engine, start=T0, end=T0 + timedelta(hours=6), host="box", max_points=6)
+    # 6 hours (360 minutes) in at most ~6 points: 1-hour buckets (60 readings per series, 2 series).
+    assert [p["ts"] for p in points] == [T0 + timedelta(hours=h) for h in range(6)]
     assert {p["resolution"] for p in points} == {"1h"}
-    assert [(p["count"], p["min"], p["max"]) for p in points] == [(240, 0.0, 100.0)] * 3
+    assert [(p["count"], p["min"], p["max"]) for p in points] == [(120, 0.0, 100.0)] * 6
     assert points[0]["avg"] == pytest.approx((29.5 + 100.0) / 2)
-    assert _series(engine, start=T0, end=T0 + timedelta(hours=6), host="other", max_points=3) == []
+    assert _series(engine, start=T0, end=T0 + timedelta(hours=6), host="other", max_points=6) == []
+    # More hours than max_points: the day's bucket (the range lies within one UTC day).
+    (day,) = _series(engine, start=T0, end=T0 + timedelta(hours=6), host="box", max_points=5)
+    assert (day["ts"], day["resolution"], day["count"], day["min"], day["max"]) == (
+        T0.replace(hour=0),
+        "1d",
+        720,
+        0.0,
+        100.0,
+    )
+    assert day["avg"] == pytest.approx((29.5 + 100.0) / 2)
+
+
+# --- 1-day rollups ----------------------------------------------------------------------------------
+
+
+def _day_readings(hours: int, every_s: int = 600) -> list[dict]:
+    """``hours`` of readings from T0 (12:00) every ``every_s`` s: GPUs 0 and 1, and GPU 2 within a run."""
+    rows = []
+    for i in range(hours * 3600 // every_s):
+        ts = T0 + timedelta(seconds=every_s * i)
+        rows.append(_reading(ts, float((i * 7) % 100), labels={"gpu": "0"}))
+        rows.append(_reading(ts, float(i % 13) - 5.0, labels={"gpu": "1"}))
+        rows.append(_reading(ts, float(i % 5), labels={"gpu": "2"}, run_id=1))
+    return rows
+
+
+def _aggregates(rows: Iterable[dict], width: timedelta = DAY) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    """Per (bucket start, gpu label, run): (min, avg, max, count, sum) of ``rows``' values, computed here."""
+    groups: dict[tuple[Any, ...], list[float]] = {}
+    for row in rows:
+        key = (floor_time(row["ts"], width), row["labels"]["gpu"], row["run_id"])
+        groups.setdefault(key, []).append(row["value"])
+    return {
+        key: (min(values), sum(values) / len(values), max(values), len(values), sum(values))
+        for key, values in groups.items()
+    }
+
+
+def _stored_days(engine: Engine) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    return {
+        (d["bucket_start"], d["labels"]["gpu"], d["run_id"]): (d["min"], d["avg"], d["max"], d["count"], d["sum"])
+        for d in _rollups(engine, "1d")
+    }
+
+
+def _assert_days_equal(engine: Engine, rows: list[dict]) -> None:
+    got, want = _stored_days(engine), _aggregates(rows)
+    assert sorted(got) == sorted(want)
+    for key, (lo, avg, hi, n, total) in want.items():
+        assert got[key] == (lo, pytest.approx(avg), hi, n, total), key
+    # Each 1-day row is the sum of its day's 1-hour rows.
+    by_day: dict[tuple[Any, ...], list[dict]] = {}
+    for h in _rollups(engine, "1h"):
+        by_day.setdefault((h["bucket_start"].replace(hour=0), h["labels"]["gpu"], h["run_id"]), []).append(h)
+    for key, hours in by_day.items():
+        assert got[key][3] == sum(h["count"] for h in hours), key
+
+
+def _with_run(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        assert runs.create_run(s, kind="monitor", host="box", target_id=None, config={}, versions={}) == 1
+
+
+def test_day_rollups_match_the_readings_of_each_day(engine: Engine) -> None:
+    _with_run(engine)
+    rows = _day_readings(hours=84)  # 12:00 on day 1 to 00:00 on day 5: 4 UTC days (12 h, 24 h, 24 h, 24 h)
+    _add(engine, rows)
+    retention = {"raw_retention": DAY, "minute_retention": 2 * DAY}
+    # Rolled in steps that end mid-hour, mid-day and past midnight, pruning the oldest hours as they go.
+    for now in (T0 + timedelta(hours=5, minutes=31), T0 + timedelta(hours=13), T0 + timedelta(days=2, hours=1)):
+        counts = _rollup(engine, now, **retention)
+        assert counts["day_rows"] > 0
+        rolled_until = _state(engine)["rolled_until"]
+        _assert_days_equal(engine, [r for r in rows if r["ts"] < rolled_until])
+    assert _state(engine)["raw_pruned_until"] == T0 + timedelta(days=1, hours=1)
+    # Late readings: one for an hour already pruned (merged in), one for an hour rolled but still raw
+    # (counted when that hour is pruned); both below and above every other value of their day.
+    late = [
+        _reading(T0 + timedelta(minutes=3), 1000.0, labels={"gpu": "0"}),
+        _reading(T0 + timedelta(days=1, hours=3, minutes=1), -1000.0, labels={"gpu": "1"}),
+    ]
+    _add(engine, late)
+    everything = [*rows, *late]
+    counts = _rollup(engine, T0 + timedelta(days=10), **retention)  # rolls the rest, prunes every reading
+    assert counts["raw_deleted"] > 0 and _raw_count(engine) == 0
+    _assert_days_equal(engine, everything)
+    midnight = T0.replace(hour=0)
+    assert sorted({d["bucket_start"] for d in _rollups(engine, "1d")}) == [midnight + k * DAY for k in range(4)]
+    # Known figures: GPU 1 on the second day holds 144 readings of -5..7 and the late -1000.
+    lo, avg, hi, n, total = _stored_days(engine)[(midnight + DAY, "1", None)]
+    assert (lo, hi, n) == (-1000.0, 7.0, 145)
+    assert avg == pytest.approx(total / 145)
+    before = _rollups(engine, "1d")
+    assert _rollup(engine, T0 + timedelta(days=10), **retention)["day_rows"] == 0
+    assert _rollups(engine, "1d") == before
+
+
+def test_a_day_rollup_takes_every_key_order_of_the_same_labels(engine: Engine) -> None:
+    _add(
+        engine,
+        [
+            _reading(T0, 1.0, labels={"gpu": "0", "kind": "a"}),
+            _reading(T0 + timedelta(hours=1), 3.0, labels={"kind": "a", "gpu": "0"}),
+        ],
+    )
+    _rollup(engine, T0 + DAY)
+    (day,) = _rollups(engine, "1d")
+    assert (day["count"], day["min"], day["avg"], day["max"]) == (2, 1.0, 2.0, 3.0)
+    assert json.loads(day["labels_key"]) == {"gpu": "0", "kind": "a"}
+
+
+@pytest.mark.parametrize("rolled", [False, True])
+def test_series_uses_day_buckets_past_max_points_hours(engine: Engine, rolled: bool) -> None:
+    _with_run(engine)
+    rows = _day_readings(hours=84)
+    _add(engine, rows)
+    if rolled:  # rolled into 1-day rows up to 06:00 on the third day, the rest still raw: both are merged
+        _rollup(engine, T0 + timedelta(days=1, hours=18, minutes=1))
+    end = T0 + timedelta(hours=84)
+    # 84 hours > 50 points: one point per UTC day.
+    points = _series(engine, start=T0, end=end, labels={"gpu": "0"}, max_points=50)
+    want = _aggregates(r for r in rows if r["labels"]["gpu"] == "0")
+    assert {p["resolution"] for p in points} == {"1d"}
+    assert [p["ts"] for p in points] == [key[0] for key in sorted(want)]
+    for point, key in zip(points, sorted(want), strict=True):
+        lo, avg, hi, n, _ = want[key]
+        assert (point["min"], point["max"], point["count"]) == (lo, hi, n)
+        assert point["avg"] == pytest.approx(avg)
+    # More days than max_points: buckets of a whole number of days (here 2, aligned to the Unix epoch).
+    points = _series(engine, start=T0, end=end, max_points=2)
+    merged: dict[datetime, list[float]] = {}
+    for row in rows:
+        merged.setdefault(floor_time(row["ts"], 2 * DAY), []).append(row["value"])
+    assert [(p["ts"], p["resolution"], p["count"], p["min"], p["max"]) for p in points] == [
+        (ts, "1d", len(values), min(values), max(values)) for ts, values in sorted(merged.items())
+    ]
+    assert [p["avg"] for p in points] == [pytest.approx(sum(v) / len(v)) for _, v in sorted(merged.items())]
+    # One run's series alone.
+    (first, *_rest) = _series(engine, start=T0, end=end, run_id=1, max_points=50)
+    assert (first["ts"], first["count"], first["resolution"]) == (T0.replace(hour=0), 72, "1d")
+
+
+@pytest.mark.parametrize(
+    ("span", "max_points", "level", "width_s"),
+    [
+        (timedelta(minutes=1000), 1000, "1m", 60),
+        (timedelta(minutes=1000, seconds=1), 1000, "1h", 3600),
+        (timedelta(hours=1000), 1000, "1h", 3600),
+        (timedelta(hours=1000, seconds=1), 1000, "1d", 86400),
+        (timedelta(days=77), 1000, "1d", 86400),  # 1,848 hourly rows would exceed 1000: 77 daily ones
+        (timedelta(days=1000), 1000, "1d", 86400),
+        (timedelta(days=1001), 1000, "1d", 2 * 86400),
+        (timedelta(days=365), 100, "1d", 4 * 86400),
+        (timedelta(hours=6), 3, "1d", 86400),
+    ],
+)
+def test_series_resolution_is_the_finest_level_within_max_points(
+    span: timedelta, max_points: int, level: str, width_s: int
+) -> None:
+    from gemmawatch.storage.queries.telemetry_series import _level
+
+    assert _level(span, max_points) == (level, width_s)
 
 
 def test_series_over_pruned_time_reads_rollups(engine: Engine) -> None:
@@ -324,10 +499,10 @@ def test_cli_db_rollup(db_url: str) -> None:
     proc = gw("db", "rollup", "--db", db_url, "--raw-retention", "7d", "--minute-retention", "30d", "--json")
     assert proc.returncode == 0, proc.stderr
     counts = json.loads(proc.stdout)
-    assert (counts["raw_rolled"], counts["raw_deleted"]) == (2, 1)
+    assert (counts["raw_rolled"], counts["raw_deleted"], counts["day_rows"]) == (2, 1, 2)
     proc = gw("db", "rollup", "--db", db_url)
     assert proc.returncode == 0, proc.stderr
-    assert "Rolled up 0 raw readings" in proc.stdout
+    assert "Rolled up 0 raw readings (0 1-minute, 0 1-hour and 0 1-day rows written)" in proc.stdout
 
 
 @pytest.mark.parametrize("rolled", [False, True])

@@ -1,4 +1,4 @@
-"""Telemetry retention: 1-minute/1-hour rollups, their bookkeeping row, time-range indexes.
+"""Telemetry retention: 1-minute/1-hour/1-day rollups, their bookkeeping row, time-range indexes.
 
 Written by hand and frozen like 0001: it must not import the models.
 tests/integration/test_storage_migrations.py checks that models and
@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], name=op.f("fk_telemetry_rollups_run_id_runs"), ondelete="CASCADE"
         ),
-        sa.CheckConstraint("resolution IN ('1m', '1h')", name=op.f("ck_telemetry_rollups_resolution")),
+        sa.CheckConstraint("resolution IN ('1m', '1h', '1d')", name=op.f("ck_telemetry_rollups_resolution")),
         sa.UniqueConstraint(
             "resolution",
             "bucket_start",
