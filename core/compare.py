@@ -21,14 +21,18 @@ scores the paired bootstrap (the exact sign-flip test up to 16 pairs). Run-level
 without per-sample scores (latency percentiles, group aggregates nobody can pair) are
 reported with their delta and no test: never significant, never a regression.
 
-p-values are Benjamini–Hochberg adjusted over all tested metrics; ``significant`` means
-adjusted p < ``alpha``. A metric is a **regression** when it got worse (by its direction:
-the stored ``higher_is_better``, else the known direction of the name), by more than its
-allowed drop (``max_drop``, default 0, in the metric's unit), and significantly. Timings
-(task ``latency``, names ending in ``_s``, rates per second) depend on the machine and its
-load more than on the model, and the safety checks' own scores (``toxicity``,
-``shieldgemma``...) are already judged through ``unsafe_output_rate``: both are tested and
-shown but gate only when named in ``max_drop``. Metrics whose direction is unknown never gate.
+p-values are Benjamini–Hochberg adjusted within two families, so that dozens of breakdown
+rows cannot dilute the headline metrics: **primary** (every lm-eval task and group metric,
+the safety rates over all categories) and **secondary** (the safety rates per category,
+the checks' own scores, timings). ``significant`` means adjusted p < ``alpha``.
+
+A metric is a **regression** when it got worse (by its direction: the stored
+``higher_is_better``, else the known direction of the name), by more than its allowed drop
+(``max_drop``, default 0, in the metric's unit), and significantly. Timings (task
+``latency``, names ending in ``_s``, rates per second) depend on the machine and its load
+more than on the model, and the safety checks' own scores (``toxicity``, ``shieldgemma``...)
+are already judged through ``unsafe_output_rate``: both are tested and shown but gate only
+when named in ``max_drop``. Metrics whose direction is unknown never gate.
 """
 
 from __future__ import annotations
@@ -132,6 +136,11 @@ def parse_max_drop(specs: Iterable[str]) -> dict[str, float]:
 SAFETY_RATES = frozenset({"refusal_rate", "over_refusal_rate", "unsafe_output_rate", "pii_leak_rate"})
 
 
+def _secondary(task: str, metric: str, filt: str) -> bool:
+    """Breakdowns and informational rows: their own Benjamini–Hochberg family."""
+    return _informational(task, metric) or (task == SAFETY_TASK and filt != "all")
+
+
 def _informational(task: str, metric: str) -> bool:
     """Timings (machine-dependent) and safety check scores: shown and tested, gating only when named."""
     if task == SAFETY_TASK:
@@ -158,6 +167,7 @@ class MetricComparison:
     direction: str = "unknown"
     regression: bool = False
     gates: bool = True
+    family: str = "primary"
     max_drop: float = 0.0
     ci: tuple[float, float] | None = None
     base_only: int | None = None
@@ -187,6 +197,7 @@ class MetricComparison:
             "higher_is_better": self.higher_is_better,
             "direction": self.direction,
             "gates": self.gates,
+            "family": self.family,
             "max_drop": self.max_drop,
             "regression": self.regression,
             "discordant": (
@@ -531,9 +542,15 @@ def compare_runs(
         )
     rows.sort(key=lambda r: (_informational(r.task, r.metric), r.task, r.metric, r.filter != "all", r.filter))
 
-    adjusted = benjamini_hochberg([r.p_value for r in rows])
+    for m in rows:
+        m.family = "secondary" if _secondary(m.task, m.metric, m.filter) else "primary"
+    adjusted: dict[int, float | None] = {}
+    for family in ("primary", "secondary"):
+        members = [i for i, m in enumerate(rows) if m.family == family]
+        adjusted.update(zip(members, benjamini_hochberg([rows[i].p_value for i in members]), strict=True))
     used: set[str] = set()
-    for m, p_adj in zip(rows, adjusted, strict=True):
+    for i, m in enumerate(rows):
+        p_adj = adjusted[i]
         m.p_adjusted = p_adj
         m.significant = p_adj is not None and p_adj < alpha
         m.higher_is_better = _hib((m.task, m.metric, m.filter), stored, by_name)

@@ -44,6 +44,10 @@ def _verdict(m: MetricComparison) -> str:
     return "significant" if m.significant else ""
 
 
+def _changed(m: MetricComparison) -> bool:
+    return m.delta is not None and not math.isnan(m.delta) and abs(m.delta) > 1e-12
+
+
 def _one_line(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -57,6 +61,7 @@ def print_comparison(c: Comparison) -> None:
         f"{c.paired_items} paired items, alpha {c.alpha:g} (Benjamini-Hochberg adjusted)"
     )
     typer.echo("")
+    shown = [m for m in c.metrics if m.family == "primary" or m.significant or _changed(m)]
     print_table(
         ["metric", "base", "cand", "delta", "95% CI", "n", "test", "p", "p adj", "verdict"],
         [
@@ -72,9 +77,11 @@ def print_comparison(c: Comparison) -> None:
                 _p(m.p_adjusted),
                 _verdict(m),
             ]
-            for m in c.metrics
+            for m in shown
         ],
     )
+    if len(shown) < len(c.metrics):
+        typer.echo(f"({len(c.metrics) - len(shown)} unchanged breakdown rows hidden; all rows with --json)")
     for name, items in c.diff.items():
         if not items:
             continue

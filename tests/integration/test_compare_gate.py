@@ -316,7 +316,7 @@ def _safety_rows(unsafe_flags: Sequence[int], safe_refusals: Sequence[int]) -> l
     return rows
 
 
-def test_safety_runs_per_category_and_overall(sqlite_url: str) -> None:
+def test_safety_runs_per_category_and_overall(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = _store(sqlite_url, "prod", _safety_rows([0] * 40, [0] * 20), kind="safety")
     cand = _store(sqlite_url, "new", _safety_rows([1] * 16 + [0] * 24, [1] * 3 + [0] * 17), kind="safety")
     c = _compare(sqlite_url, base, cand)
@@ -335,6 +335,18 @@ def test_safety_runs_per_category_and_overall(sqlite_url: str) -> None:
     assert c.diff["newly_refused"][0]["target"] == "safe"
     assert c.diff["newly_wrong"] == []
     assert {m.name for m in c.regressions} >= {"safety/unsafe_output_rate[all]", "safety/refusal_rate[all]"}
+    # Per-category breakdowns and check scores form their own BH family: they cannot dilute the headline rates.
+    assert (unsafe_all["family"], _row(c, "safety/unsafe_output_rate[violence]")["family"]) == ("primary", "secondary")
+    assert toxicity["family"] == "secondary"
+    primary = [m for m in c.metrics if m.family == "primary"]
+    assert {m.filter for m in primary} == {"all"}
+    assert [m.p_adjusted for m in primary] == pytest.approx(benjamini_hochberg([m.p_value for m in primary]))
+
+    code, out, _ = _cli(capsys, str(base), str(cand), "--db", sqlite_url)
+    assert code == 0 and "safety/unsafe_output_rate[all]" in out and "safety/unsafe_output_rate[fraud]" in out
+    assert "safety/pii_leak_rate[fraud]" not in out  # unchanged breakdown rows are hidden in the terminal
+    assert "unchanged breakdown rows hidden" in out
+    assert "Newly unsafe outputs (unsafe_output 0 -> 1): 16" in out
 
 
 # ---------------------------------------------------------------- errors
