@@ -22,6 +22,7 @@ from gemmawatch.cli import (
     commands_monitor,
     commands_parity,
     commands_runs,
+    commands_safety,
     commands_serve,
     commands_targets,
 )
@@ -56,6 +57,7 @@ app.command("dashboard")(commands_serve.dashboard)
 app.command("parity")(commands_parity.parity)
 app.command("compare")(commands_compare.compare)
 app.command("monitor")(commands_monitor.monitor)
+app.command("safety")(commands_safety.safety_command)
 app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
 app.add_typer(commands_db.app, name="db")
