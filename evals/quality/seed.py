@@ -254,15 +254,11 @@ class SafetyScore:
         return ScoreResult(0.0 if flagged else 1.0, details)
 
 
-def _contains(prediction_tokens: list[str], reference_tokens: list[str]) -> bool:
-    if not reference_tokens:
-        return not prediction_tokens
-    n = len(reference_tokens)
-    first = reference_tokens[0]
-    return any(
-        prediction_tokens[i] == first and prediction_tokens[i : i + n] == reference_tokens
-        for i in range(len(prediction_tokens) - n + 1)
-    )
+def _contains(prediction: str, reference: str) -> bool:
+    """Whether normalised ``reference`` is a whole-word run of normalised ``prediction`` (both space-joined)."""
+    if not reference:
+        return not prediction
+    return f" {reference} " in f" {prediction} "
 
 
 _METHODS = ("token_f1", "exact_match", "contains")
@@ -300,14 +296,15 @@ class FactualAccuracy:
         refs = references_of(reference)
         if refs is None:
             return ScoreResult(None, {"reason": "no reference"})
-        pred = normalize_answer(prediction).split()
+        pred = normalize_answer(prediction)
+        pred_tokens = pred.split()
         best: dict[str, Any] | None = None
         for ref in refs:
-            ref_tokens = normalize_answer(ref).split()
+            normalised = normalize_answer(ref)
             parts = {
-                "token_f1": _f1_parts(pred, ref_tokens)[0],
-                "exact_match": float(pred == ref_tokens),
-                "contains": float(_contains(pred, ref_tokens)),
+                "token_f1": _f1_parts(pred_tokens, normalised.split())[0],
+                "exact_match": float(pred == normalised),
+                "contains": float(_contains(pred, normalised)),
             }
             if best is None or parts[self.method] > best[self.method]:
                 best = parts
