@@ -22,7 +22,13 @@ from gemmawatch.collectors.load.metrics import Slo
 from gemmawatch.collectors.load.profiles import Profile
 from gemmawatch.collectors.load.runner import Budget
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, close_collectors, mark_failed, resolve_targets
+from gemmawatch.pipeline import (
+    DEFAULT_TELEMETRY_INTERVAL_S,
+    close_collectors,
+    evaluate_alerts,
+    mark_failed,
+    resolve_targets,
+)
 from gemmawatch.provenance import hostname, package_versions
 
 Progress = Callable[[str], None]
@@ -186,13 +192,7 @@ def run_load_test(
     finally:
         backend.close()
         close_collectors(collectors)
-    from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
-
-    with session_scope(engine) as s:
-        seed_default_rules(s)
-        sync_config_rules(s, config_rules)
-        for t in evaluate_run(s, run_id, notifications=config.notifications):
-            progress(f"Alert {t.get('state')}: {t.get('message')}")
+    evaluate_alerts(engine, run_id, config_rules, progress, config.notifications)
     return outcome
 
 

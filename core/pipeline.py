@@ -123,6 +123,29 @@ def mark_failed(engine: Any, run_id: int, exc: BaseException, progress: Progress
     return message
 
 
+def evaluate_alerts(
+    engine: Any,
+    run_id: int,
+    config_rules: Sequence[Any],
+    progress: Progress,
+    notifications: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """Store the default and configured rules, evaluate them on a finished run, report each transition."""
+    from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
+    from gemmawatch.storage.engine import session_scope
+
+    with session_scope(engine) as s:
+        seed_default_rules(s)
+        sync_config_rules(s, config_rules)
+        transitions = evaluate_run(s, run_id, notifications=notifications)
+    for t in transitions:
+        if t.get("new", True) or t.get("state") != "firing":
+            progress(f"Alert {t.get('state')}: {t.get('message')}")
+        else:
+            progress(f"Alert still firing: {t.get('message')}")
+    return transitions
+
+
 def close_collectors(collectors: Sequence[Any]) -> None:
     """Release telemetry collectors that hold resources (NVML keeps a reference count per init)."""
     for collector in collectors:
@@ -167,7 +190,6 @@ def _run_one(
     progress: Progress,
     notifications: Mapping[str, Sequence[str]] | None = None,
 ) -> RunOutcome:
-    from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
     from gemmawatch.collectors.targets import load_backend
     from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
     from gemmawatch.evals.latency import LATENCY_TASK, latency_energy_metrics, run_latency_probe
@@ -249,13 +271,5 @@ def _run_one(
         if backend is not None:
             backend.close()
         close_collectors(collectors)
-    with session_scope(engine) as s:
-        seed_default_rules(s)
-        sync_config_rules(s, config_rules)
-        transitions = evaluate_run(s, run_id, notifications=notifications)
-    for t in transitions:
-        if t.get("new", True) or t.get("state") != "firing":
-            progress(f"Alert {t.get('state')}: {t.get('message')}")
-        else:
-            progress(f"Alert still firing: {t.get('message')}")
+    transitions = evaluate_alerts(engine, run_id, config_rules, progress, notifications)
     return RunOutcome(run_id=run_id, target=info.name, status="completed", alerts=transitions)

@@ -30,6 +30,7 @@ from gemmawatch.pipeline import (
     _record_loaded_target,
     _target_fields,
     close_collectors,
+    evaluate_alerts,
     mark_failed,
     resolve_targets,
 )
@@ -167,7 +168,7 @@ def run_safety(
         outcome = _execute(engine, run_id, info, request, dataset, items, checks, text_policy, progress)
     finally:
         _close_checks(checks)
-    _evaluate_alerts(engine, outcome, config_rules, config, progress)
+    outcome.alerts = evaluate_alerts(engine, outcome.run_id, config_rules, progress, config.notifications)
     return outcome
 
 
@@ -269,21 +270,3 @@ def _close_checks(checks: Sequence[Any]) -> None:
         close = getattr(check, "close", None)
         if callable(close):
             close()
-
-
-def _evaluate_alerts(
-    engine: Any, outcome: SafetyOutcome, config_rules: list[Any], config: GemmawatchConfig, progress: Progress
-) -> None:
-    from gemmawatch.alerts.engine import evaluate_run, seed_default_rules, sync_config_rules
-    from gemmawatch.storage.engine import session_scope
-
-    with session_scope(engine) as s:
-        seed_default_rules(s)
-        sync_config_rules(s, config_rules)
-        transitions = evaluate_run(s, outcome.run_id, notifications=config.notifications)
-    for t in transitions:
-        if t.get("new", True) or t.get("state") != "firing":
-            progress(f"Alert {t.get('state')}: {t.get('message')}")
-        else:
-            progress(f"Alert still firing: {t.get('message')}")
-    outcome.alerts = transitions
