@@ -102,8 +102,11 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def parse_config(text: str, source: str = "<string>") -> GemmawatchConfig:
-    """Parse and validate config text; ``source`` names it in error messages."""
+def yaml_mapping(text: str, source: str, *, keys_hint: str) -> dict[str, Any]:
+    """Config text as a mapping (empty text = ``{}``); malformed YAML or another top-level type is a ConfigError.
+
+    ``keys_hint`` names example top-level keys for the fix, e.g. ``"targets:, alerts:"``.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -112,12 +115,17 @@ def parse_config(text: str, source: str = "<string>") -> GemmawatchConfig:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"Malformed YAML in {source}{where}: {problem}. Fix: correct the YAML syntax") from exc
     if data is None:
-        data = {}
+        return {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{source} must be a YAML mapping, got a {type(data).__name__}. "
-            "Fix: use top-level keys such as targets:, alerts:, notifications:, database:"
+            f"{source} must be a YAML mapping, got a {type(data).__name__}. Fix: use top-level keys such as {keys_hint}"
         )
+    return data
+
+
+def parse_config(text: str, source: str = "<string>") -> GemmawatchConfig:
+    """Parse and validate config text; ``source`` names it in error messages."""
+    data = yaml_mapping(text, source, keys_hint="targets:, alerts:, notifications:, database:")
     try:
         cfg = GemmawatchConfig.model_validate(data, context={"source": source})
     except ValidationError as exc:

@@ -13,11 +13,10 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gemmawatch.collectors.monitor.schedule import CronSchedule, IntervalSchedule, Schedule, parse_duration
-from gemmawatch.config import TargetConfig
+from gemmawatch.config import TargetConfig, yaml_mapping
 from gemmawatch.errors import ConfigError
 
 __all__ = [
@@ -226,20 +225,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def parse_monitor_config(text: str, source: str = "<string>") -> MonitorConfig:
     """Parse and validate monitor config text; ``source`` names it in error messages."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"Malformed YAML in {source}{where}: {problem}. Fix: correct the YAML syntax") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{source} must be a YAML mapping, got a {type(data).__name__}. Fix: use top-level keys such as "
-            "probes:, targets:, scrapes:"
-        )
+    data = yaml_mapping(text, source, keys_hint="probes:, targets:, scrapes:")
     try:
         cfg = MonitorConfig.model_validate(data)
     except ValidationError as exc:
