@@ -42,11 +42,11 @@ class LoadRuns:
 
 
 @contextlib.contextmanager
-def trivial_server(chunks: int = 4, *, timeout_s: float = 30.0) -> Iterator[str]:
-    """A trivial OpenAI-compatible server on 127.0.0.1; yields its base URL (``.../v1``) and stops it."""
+def trivial_server(chunks: int = 4, *, delay_s: float = 0.0, timeout_s: float = 30.0) -> Iterator[str]:
+    """A trivial OpenAI-compatible server on 127.0.0.1 (answers after ``delay_s``); yields ``.../v1`` and stops it."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--port", str(port), "--chunks", str(chunks)],
+        [sys.executable, str(SERVER_SCRIPT), "--port", str(port), "--chunks", str(chunks), "--delay", str(delay_s)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -7,41 +7,19 @@ delay, so the generator's own behaviour is what these tests see.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_support import gw
-from http_servers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _serve(*args: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "trivial_openai_server.py"), "--port",
-                             str(port), *args])  # fmt: skip
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+from load_fixtures import trivial_server
 
 
 @pytest.fixture(scope="module")
 def slow_server() -> Iterator[str]:
-    """Answers each request after 0.2 s, so requests stay in flight."""
-    yield from _serve("--delay", "0.2")
+    """Answers each request after 0.2 s, so requests stay in flight; yields the URL without ``/v1``."""
+    with trivial_server(delay_s=0.2) as base:
+        yield base.removesuffix("/v1")
 
 
 def bench(*args: str, db: str) -> dict:
