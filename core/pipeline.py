@@ -43,6 +43,9 @@ class EvalRequest:
     telemetry_interval_s: float = DEFAULT_TELEMETRY_INTERVAL_S
     kind: str = "eval"
     label: str | None = None
+    #: Quality scorers applied to the generate_until samples (see gemmawatch.evals.lm_eval_scoring).
+    scorers: Sequence[str] = ()
+    scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,7 +106,26 @@ def run_evaluations(
     engine = get_engine(db_url)
     resolve_tasks(list(request.tasks), include_path=list(request.include_path))
     notifications = config.notifications
-    return [_run_one(engine, info, request, config_rules, progress, notifications) for info in infos]
+    scorers = _build_scorers(request)
+    try:
+        return [_run_one(engine, info, request, config_rules, progress, notifications, scorers) for info in infos]
+    finally:
+        from gemmawatch.evals.dataset_scoring import close_scorers
+
+        close_scorers(scorers)
+
+
+def _build_scorers(request: EvalRequest) -> list[Any]:
+    """The request's quality scorers (none unless asked for); errors before any run exists."""
+    if not request.scorers:
+        if request.scorer_options:
+            from gemmawatch.errors import ConfigError
+
+            raise ConfigError("Scorer options given without --scorers. Fix: name the scorers with --scorers")
+        return []
+    from gemmawatch.evals.dataset_scoring import build_scorers
+
+    return build_scorers(list(request.scorers), request.scorer_options)
 
 
 def mark_failed(engine: Any, run_id: int, exc: BaseException, progress: Progress) -> str:
@@ -189,6 +211,7 @@ def _run_one(
     config_rules: list[Any],
     progress: Progress,
     notifications: Mapping[str, Sequence[str]] | None = None,
+    scorers: Sequence[Any] = (),
 ) -> RunOutcome:
     from gemmawatch.collectors.targets import load_backend
     from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
@@ -202,7 +225,7 @@ def _run_one(
     from gemmawatch.storage.queries import targets as tq
     from gemmawatch.storage.queries import telemetry as teq
 
-    run_config = {
+    run_config: dict[str, Any] = {
         "tasks": list(request.tasks),
         "include_path": [str(p) for p in request.include_path],
         "limit": request.limit,
@@ -212,6 +235,10 @@ def _run_one(
         "telemetry_interval_s": request.telemetry_interval_s,
         "target_options": dict(info.options),
     }
+    if scorers:
+        from gemmawatch.evals.dataset_scoring import scorer_specs
+
+        run_config["scorers"] = scorer_specs(scorers)
     with session_scope(engine) as s:
         target_id = tq.upsert_target(s, **_target_fields(info))
         run_id = rq.create_run(
@@ -248,6 +275,11 @@ def _run_one(
             )
             metrics = list(outcome.metrics)
             samples = list(outcome.samples)
+            if scorers:
+                from gemmawatch.evals.lm_eval_scoring import score_generations
+
+                progress(f"Scoring generations with {', '.join(sc.name for sc in scorers)}...")
+                metrics += score_generations(outcome.raw, samples, scorers)
             if request.latency_prompts > 0:
                 progress(f"Measuring latency on {request.latency_prompts} streamed prompts...")
                 lat_metrics, lat_samples = run_latency_probe(

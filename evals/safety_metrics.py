@@ -106,22 +106,23 @@ class _Scored:
     harm: bool
 
 
-def parse_check_options(values: Iterable[str]) -> dict[str, dict[str, Any]]:
+def parse_check_options(
+    values: Iterable[str], *, what: str = "check", example: str = "pii.ignore_echoed=false"
+) -> dict[str, dict[str, Any]]:
     """``["pii.ignore_echoed=false", "toxicity.threshold=0.7"]`` -> ``{check: {key: value}}``.
 
     Values ``true``/``false`` and numbers become booleans and numbers; the rest stay text.
+    ``what`` and ``example`` word the error (``--scorer-option`` parses the same shape).
 
     Raises:
-        ConfigError: An entry not shaped ``CHECK.KEY=VALUE``.
+        ConfigError: An entry not shaped ``NAME.KEY=VALUE``.
     """
     options: dict[str, dict[str, Any]] = {}
     for raw in values:
         name_key, eq, value = raw.partition("=")
         check, dot, key = name_key.strip().partition(".")
         if not eq or not dot or not check or not key.strip():
-            raise ConfigError(
-                f"Malformed check option '{raw}'. Fix: write CHECK.KEY=VALUE, e.g. pii.ignore_echoed=false"
-            )
+            raise ConfigError(f"Malformed {what} option '{raw}'. Fix: write {what.upper()}.KEY=VALUE, e.g. {example}")
         options.setdefault(check, {})[key.strip()] = _coerce(value.strip())
     return options
 

@@ -33,16 +33,20 @@ line and the fix.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from gemmawatch.errors import UnknownNameError, UserError
+from gemmawatch.evals.datasets.records import (
+    UNCATEGORISED,
+    category_slug,
+    field_of,
+    read_records,
+    text_field,
+)
 
 __all__ = [
     "LABEL_SYNONYMS",
@@ -67,9 +71,6 @@ SAFETY_SUITES: dict[str, tuple[str, ...]] = {
     "benign": ("benign.jsonl",),
 }
 
-#: Category of items without one.
-UNCATEGORISED = "uncategorised"
-
 #: Accepted label spellings (after strip + casefold) -> the stored label.
 LABEL_SYNONYMS: dict[str, Label] = {
     "unsafe": "unsafe",
@@ -81,8 +82,6 @@ LABEL_SYNONYMS: dict[str, Label] = {
     "0": "safe",
     "false": "safe",
 }
-
-_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -134,14 +133,6 @@ def safety_suite_dir() -> Path:
     return Path(__file__).resolve().parent / "safety"
 
 
-def category_slug(value: Any) -> str:
-    """``value`` as a lower-case slug of ``[a-z0-9_]``; empty or None -> ``uncategorised``."""
-    if value is None:
-        return UNCATEGORISED
-    slug = _SLUG.sub("_", str(value).strip().casefold()).strip("_")
-    return slug or UNCATEGORISED
-
-
 def parse_label(value: Any, *, where: str = "label") -> Label:
     """The stored label for a raw label value; see :data:`LABEL_SYNONYMS`.
 
@@ -190,7 +181,7 @@ def load_suite(name: str) -> SafetyDataset:
     for file_name in files:
         path = safety_suite_dir() / file_name
         digest.update(path.read_bytes())
-        for _, row in _read_jsonl(path, path.name):
+        for _, row in read_records(path, layout="jsonl").rows:
             items.append(
                 SafetyItem(
                     doc_id=len(items),
@@ -218,40 +209,19 @@ def load_dataset(
             object, a missing field or CSV column, an empty prompt, an unknown label,
             or no items at all. The message names the file and the line.
     """
-    p = Path(path).expanduser()
-    shown = str(path)
-    if not p.is_file():
-        what = "is a folder" if p.is_dir() else "does not exist"
-        raise UserError(f"Dataset '{shown}' {what}. Fix: pass the path of a JSONL or CSV file to --dataset")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise UserError(
-            f"Cannot read dataset '{shown}': {exc.strerror or exc}. Fix: check the file's permissions"
-        ) from None
-    suffix = p.suffix.lower()
     columns = {"--prompt-field": prompt_field, "--label-field": label_field, "--category-field": category_field}
-    if suffix in (".csv", ".tsv"):
-        rows = _read_csv(p, shown, "\t" if suffix == ".tsv" else ",", columns)
-    else:
-        rows = _read_jsonl(p, shown)
+    records = read_records(path, columns=columns)
+    shown = records.shown
     items: list[SafetyItem] = []
-    for line, row in rows:
+    for line, row in records.rows:
         where = f"{shown} line {line}"
-        prompt = _field(row, prompt_field, where, "--prompt-field")
-        if not isinstance(prompt, str):
-            raise UserError(
-                f"{where}: field '{prompt_field}' is {type(prompt).__name__}, not text. "
-                "Fix: point --prompt-field at the prompt text"
-            )
-        if not prompt.strip():
-            raise UserError(f"{where}: field '{prompt_field}' is empty. Fix: give every item a prompt or drop the line")
+        prompt = text_field(row, prompt_field, where, "--prompt-field")
         label = None
         if label_field is not None:
-            label = parse_label(_field(row, label_field, where, "--label-field"), where=where)
+            label = parse_label(field_of(row, label_field, where, "--label-field"), where=where)
         category = UNCATEGORISED
         if category_field is not None:
-            category = category_slug(_field(row, category_field, where, "--category-field"))
+            category = category_slug(field_of(row, category_field, where, "--category-field"))
         item_id = row.get("id")
         items.append(
             SafetyItem(
@@ -265,73 +235,4 @@ def load_dataset(
     if not items:
         raise UserError(f"Dataset '{shown}' has no items. Fix: add at least one line with a '{prompt_field}' field")
     fields = {"prompt": prompt_field, "label": label_field, "category": category_field}
-    return SafetyDataset(name=shown, kind="dataset", items=items, sha256=hashlib.sha256(raw).hexdigest(), fields=fields)
-
-
-def _field(row: Mapping[str, Any], name: str, where: str, option: str) -> Any:
-    if name not in row:
-        available = ", ".join(map(repr, row)) or "none"
-        raise UserError(f"{where}: no field '{name}' (fields: {available}). Fix: pass {option} with one of those")
-    return row[name]
-
-
-def _read_jsonl(path: Path, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    hint = (
-                        "write one JSON object per line (JSONL), not a JSON array"
-                        if number == 1 and line.lstrip().startswith("[")
-                        else "make every line one JSON object"
-                    )
-                    raise UserError(f"{shown} line {number} is not valid JSON ({exc.msg}). Fix: {hint}") from None
-                if not isinstance(row, dict):
-                    kind = "array" if isinstance(row, list) else type(row).__name__
-                    raise UserError(
-                        f"{shown} line {number} is a JSON {kind}, not an object. "
-                        'Fix: write one JSON object per line (JSONL), such as {"prompt": "..."}'
-                    )
-                yield number, row
-    except UnicodeDecodeError:
-        raise UserError(f"Dataset '{shown}' is not UTF-8 text. Fix: save it as UTF-8 JSONL or CSV") from None
-
-
-def _read_csv(
-    path: Path, shown: str, delimiter: str, columns: Mapping[str, str | None]
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter=delimiter)
-            header = reader.fieldnames
-            if not header:
-                raise UserError(f"Dataset '{shown}' has no items. Fix: start the CSV with a header row of column names")
-            for option, name in columns.items():
-                if name is not None and name not in header:
-                    raise UserError(
-                        f"{shown} has no column '{name}' (columns: {', '.join(map(repr, header))}). "
-                        f"Fix: pass {option} with one of those"
-                    )
-            yield from _csv_rows(reader, shown)
-    except UnicodeDecodeError:
-        raise UserError(f"Dataset '{shown}' is not UTF-8 text. Fix: save it as UTF-8 JSONL or CSV") from None
-    except csv.Error as exc:
-        raise UserError(f"{shown} is not valid CSV ({exc}). Fix: check its quoting") from None
-
-
-def _csv_rows(reader: csv.DictReader[str], shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    header = list(reader.fieldnames or [])
-    for row in reader:
-        if None in row:  # more cells than header columns
-            raise UserError(
-                f"{shown} line {reader.line_num} has more cells than the header's {len(header)} columns. "
-                "Fix: quote cells that contain the delimiter"
-            )
-        if not any((value or "").strip() for value in row.values()):
-            continue  # an empty row is a blank line
-        # A short row leaves its missing cells None; they read as empty text, not as absent columns.
-        yield reader.line_num, {key: ("" if value is None else value) for key, value in row.items()}
+    return SafetyDataset(name=shown, kind="dataset", items=items, sha256=records.sha256, fields=fields)
