@@ -49,6 +49,13 @@ Built-in scorers (ref = needs a reference answer; v = lower is better):
 ``judge`` (ref if the rubric shows one, 1..5): a target grades the answer with a
     versioned rubric. Limits: only as good as the judge; small models often reply
     without a parseable score (``None``, raw reply kept).
+``function_call`` (ref, 0/1): the output's function call (Python syntax or JSON, found in
+    prose/fences) AST-matches a BFCL accepted answer (name, required params, types, values).
+    Limits: one call per answer, values compared not executed; see
+    :mod:`gemmawatch.evals.function_calling`.
+``numeric_match`` (ref, 0/1): the output's answer number (after ``####``, an answer phrase,
+    or the last number) equals the reference's (GSM8K ``#### N`` read as is). Limits: number
+    words and fractions are not read; locale separators need ``expected_language``.
 
 The seed's four metrics are
 documented in :mod:`gemmawatch.evals.quality.seed`.
@@ -112,6 +119,8 @@ _BUILTINS: tuple[tuple[str, str, str | None, str], ...] = (
     ("safety", "seed:SafetyScore", None, "Seed metric: 1 - flagged by the output safety checks"),
     ("factual_accuracy", "seed:FactualAccuracy", None, "Seed metric: token F1 / exact match against the reference"),
     ("judge", "judge:JudgeScorer", None, "A target grades the answer 1-5 with a versioned rubric"),
+    ("function_call", "function_call:FunctionCallScorer", None, "BFCL AST match of the output's function call"),
+    ("numeric_match", "numeric:NumericMatch", None, "The output's final number equals the reference number"),
 )
 for _name, _target, _extra, _description in _BUILTINS:
     QUALITY_SCORERS.register(_name, f"gemmawatch.evals.quality.{_target}", extra=_extra, description=_description)
