@@ -106,7 +106,7 @@ def run_evaluations(
     engine = get_engine(db_url)
     resolve_tasks(list(request.tasks), include_path=list(request.include_path))
     notifications = config.notifications
-    scorers = _build_scorers(request)
+    scorers = _build_scorers(request)  # the last check: a judge scorer may load a model
     try:
         return [_run_one(engine, info, request, config_rules, progress, notifications, scorers) for info in infos]
     finally:

@@ -181,3 +181,25 @@ def test_scorers_on_lm_eval_generations() -> None:
     em = by_metric["exact_match"]
     assert (em["task"], em["filter"], em["value"], em["n"], em["task_version"]) == ("gen", "quality", 0.5, 2, "1.0")
     assert score_generations(_lm_eval_raw(), samples, []) == []
+
+
+def test_scorers_on_a_recorded_lm_eval_run() -> None:
+    """The recorded smoke run (tests/data): only smoke_gen generates; its rows pair with lm-eval's own."""
+    from pathlib import Path
+
+    from gemmawatch.evals.lm_eval_results import metric_rows, sample_rows
+
+    raw = json.loads((Path(__file__).parents[1] / "data" / "lm_eval_smoke_limit3.json").read_text())
+    samples = sample_rows(raw)
+    rows = score_generations(raw, samples, build_scorers(["token_f1", "repetition"]))
+    assert {(r["task"], r["metric"], r["filter"]) for r in rows} <= {
+        ("smoke_gen", "token_f1", "quality"),
+        ("smoke_gen", "repetition", "quality"),
+    }
+    f1 = next(r for r in rows if r["metric"] == "token_f1")
+    assert f1["n"] == 3 and f1["producer"] == "token_f1" and 0.0 <= f1["value"] <= 1.0
+    gen = [s for s in samples if s["task"] == "smoke_gen"]
+    assert all("token_f1,quality" in s["scores"] and "exact_match" in s["scores"] for s in gen)
+    assert not any("token_f1,quality" in s["scores"] for s in samples if s["task"] != "smoke_gen")
+    lm_eval_keys = {(m["task"], m["metric"], m["filter"]) for m in metric_rows(raw)}
+    assert not lm_eval_keys & {(r["task"], r["metric"], r["filter"]) for r in rows}  # no collision
