@@ -61,8 +61,12 @@ __all__ = [
 NO_TEST = "none (no per-sample scores)"
 SAFETY_PREFIX = "safety/"
 SAFETY_TASK = "safety"
-#: Sample score keys that are bookkeeping, not scores.
-IGNORED_KEYS = frozenset({"batch_size", "loglikelihood", "is_greedy", "gold", "pred_a", "pred_b"})
+#: Sample score keys that are bookkeeping, not scores. User ratings are left out too: they are sparse
+#: human feedback on whichever outputs someone happened to rate, not a measurement of every item, so a
+#: "paired" test on them would compare different raters' moods (the dashboard shows them separately).
+IGNORED_KEYS = frozenset(
+    {"batch_size", "loglikelihood", "is_greedy", "gold", "pred_a", "pred_b", "user_rating", "user_ratings"}
+)
 #: Directions of metric names that may have no stored ``higher_is_better``.
 KNOWN_HIGHER_IS_BETTER: dict[str, bool | None] = {
     "acc": True,
@@ -76,7 +80,6 @@ KNOWN_HIGHER_IS_BETTER: dict[str, bool | None] = {
     "rougeL": True,
     "token_f1": True,
     "success": True,
-    "user_rating": True,
     "success_rate": True,
     "output_tokens_per_s": True,
     "itl_s_mean": False,

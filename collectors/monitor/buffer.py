@@ -5,8 +5,10 @@ microseconds: a slow or dead database never blocks them. The buffer is bounded;
 past ``max_rows`` the *oldest* rows are dropped (recent data is worth more to a
 monitor) and counted. The writer reads a batch with :meth:`RowBuffer.peek` and
 removes it with :meth:`RowBuffer.commit` only once it is stored, so a failed
-write loses nothing; rows dropped while the write was in flight are simply not
-removed twice (each row carries a sequence number).
+write loses nothing. The peeked batch is *in flight* until it is committed or
+released: the drop-oldest policy skips it (a row that is being stored is not
+lost, and counting it as dropped and then storing it would make both counters
+wrong), taking the oldest rows behind it instead.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class RowBuffer:
         self._rows: deque[BufferedRow] = deque()
         self._lock = threading.Lock()
         self._next_seq = 0
+        self._in_flight = 0  # rows at the left end that a write is storing right now
         #: Rows dropped because the buffer was full (oldest first), since creation.
         self.dropped = 0
 
@@ -53,26 +56,34 @@ class RowBuffer:
                 self._next_seq += 1
             dropped = max(0, len(self._rows) - self.max_rows)
             for _ in range(dropped):
-                self._rows.popleft()
+                # The oldest row that is not in flight (an in-flight batch is never more than max_rows).
+                del self._rows[self._in_flight]
             self.dropped += dropped
             return dropped
 
     def peek(self, limit: int) -> list[BufferedRow]:
-        """Up to ``limit`` of the oldest rows, left in the buffer."""
+        """Up to ``limit`` of the oldest rows, left in the buffer and in flight until :meth:`commit`/:meth:`release`."""
         with self._lock:
-            return [self._rows[i] for i in range(min(limit, len(self._rows)))]
+            self._in_flight = min(limit, len(self._rows))
+            return [self._rows[i] for i in range(self._in_flight)]
+
+    def release(self) -> None:
+        """The write of the peeked batch failed: its rows stay buffered and may be dropped again."""
+        with self._lock:
+            self._in_flight = 0
 
     def commit(self, batch: list[BufferedRow]) -> int:
-        """Remove the rows of ``batch`` (a :meth:`peek` result) that are still buffered; returns how many."""
+        """Remove the rows of ``batch`` (the last :meth:`peek` result); returns how many."""
         if not batch:
             return 0
         last = batch[-1].seq
         removed = 0
         with self._lock:
-            # Rows only leave from the left, so the batch's survivors are a prefix.
+            # In-flight rows are never dropped, so the batch is still the buffer's prefix.
             while self._rows and self._rows[0].seq <= last:
                 self._rows.popleft()
                 removed += 1
+            self._in_flight = 0
         return removed
 
     def discard(self, batch: list[BufferedRow]) -> int:

@@ -186,6 +186,7 @@ class Flusher:
                 if not is_transient(exc):
                     self._reject(batch)
                     continue
+                self.buffer.release()
                 if not self.failing:
                     log.warning("database write failed; %d rows stay buffered: %s", len(self.buffer), self.last_error)
                 self.failing = True

@@ -284,6 +284,14 @@ def test_timings_are_shown_but_gate_only_when_named(sqlite_url: str) -> None:
     assert _row(named, "latency/output_tokens_per_s")["regression"]
 
 
+def test_user_ratings_are_not_compared(sqlite_url: str) -> None:
+    # Same answers; a reviewer happened to rate the candidate's outputs lower. Ratings are feedback, not a gate.
+    base = _store(sqlite_url, "a", _items("quiz", [{"acc": 1.0, "user_rating": 5.0} for _ in range(30)]))
+    cand = _store(sqlite_url, "b", _items("quiz", [{"acc": 1.0, "user_rating": 1.0} for _ in range(30)]))
+    c = _compare(sqlite_url, base, cand)
+    assert [m.name for m in c.metrics] == ["quiz/acc"] and not c.regressions
+
+
 # ---------------------------------------------------------------- safety runs
 
 

@@ -41,14 +41,32 @@ def test_commit_removes_only_what_was_written() -> None:
     assert [b.row["v"] for b in buf.peek(100)] == [4, 5, 6, 7, 8, 9, 10, 11]
 
 
-def test_commit_after_the_batch_was_partly_dropped() -> None:
+def test_rows_in_flight_are_not_dropped_the_oldest_behind_them_are() -> None:
     buf = RowBuffer(5)
     buf.add("telemetry", rows(0, 1, 2, 3, 4))
     batch = buf.peek(3)  # 0, 1, 2 being written...
-    buf.add("telemetry", rows(5, 6))  # ...while 0 and 1 are dropped to make room
-    assert buf.dropped == 2
-    assert buf.commit(batch) == 1  # only 2 was still there
-    assert [b.row["v"] for b in buf.peek(10)] == [3, 4, 5, 6]
+    assert buf.add("telemetry", rows(5, 6)) == 2  # ...so 3 and 4 make room, not rows about to be stored
+    assert buf.dropped == 2 and len(buf) == 5
+    assert buf.commit(batch) == 3  # every row of the batch was stored and counts as written
+    assert [b.row["v"] for b in buf.peek(10)] == [5, 6]
+
+
+def test_a_released_batch_can_be_dropped_again() -> None:
+    buf = RowBuffer(3)
+    buf.add("telemetry", rows(0, 1, 2))
+    buf.peek(3)  # the write fails...
+    buf.release()
+    buf.add("telemetry", rows(3))  # ...so the oldest row is dropped as usual
+    assert buf.dropped == 1 and [b.row["v"] for b in buf.peek(10)] == [1, 2, 3]
+
+
+def test_a_full_batch_in_flight_makes_new_rows_drop_in_their_turn() -> None:
+    buf = RowBuffer(2)
+    buf.add("telemetry", rows(0, 1))
+    batch = buf.peek(2)
+    buf.add("telemetry", rows(2, 3))  # nothing but in-flight rows to spare: the new ones go
+    assert buf.dropped == 2 and len(buf) == 2
+    assert buf.commit(batch) == 2 and len(buf) == 0
 
 
 def test_failed_write_keeps_rows_and_discard_counts_them() -> None:

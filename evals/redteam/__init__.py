@@ -1,0 +1,1 @@
+"""Red-teaming with garak: driving it against any gemmawatch target and importing its report."""
