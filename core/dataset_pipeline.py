@@ -239,7 +239,7 @@ def _run_one(
         close_collectors(collectors)
     if failed:
         progress(f"{failed} of {len(results)} generations failed; they are stored with their error and not scored")
-    return RunOutcome(run_id=run_id, target=info.name, status="completed")
+    return RunOutcome(run_id=run_id, target=info.name, status="completed", metrics=metrics)
 
 
 def _generate(backend: Any, prepared: PreparedDataset, batch_size: int, progress: Progress) -> list[Any]:

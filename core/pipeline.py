@@ -57,6 +57,8 @@ class RunOutcome:
     status: str
     alerts: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    #: The stored metric rows, where the caller shows them (dataset runs).
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 def config_targets(config: GemmawatchConfig) -> dict[str, Any]:

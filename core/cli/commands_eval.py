@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from gemmawatch.cli.options import ConfigOption, DbOption, JsonOption, print_json, progress
+from gemmawatch.cli.options import ConfigOption, DbOption, JsonOption, print_json, print_table, progress
 from gemmawatch.errors import UserError
 
 #: Options that only mean something with --dataset (flag -> what the user passed).
@@ -26,6 +28,22 @@ _DATASET_ONLY = (
 
 def _split(values: list[str]) -> list[str]:
     return [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+
+
+def _cell(row: Mapping[str, Any] | None) -> str:
+    if row is None:
+        return "-"
+    lo, hi = row.get("ci_low"), row.get("ci_high")
+    ci = f" [{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else ""
+    return f"{row['value']:.3g}{ci} n={row['n']}"
+
+
+def score_table(metrics: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One row per task (categories first, the overall task last), one column per scorer: mean [95% CI] n."""
+    by_key = {(m["task"], m["metric"]): m for m in metrics}
+    scorers = list(dict.fromkeys(m["metric"] for m in metrics))
+    tasks = list(dict.fromkeys(m["task"] for m in metrics))
+    return ["task", *scorers], [[task, *(_cell(by_key.get((task, s))) for s in scorers)] for task in tasks]
 
 
 def eval_command(
@@ -150,4 +168,6 @@ def eval_command(
         print_json({"run_id": ids[0] if len(ids) == 1 else ids})
     else:
         for o in outcomes:
+            if o.metrics:
+                print_table(*score_table(o.metrics))
             progress(f"Run {o.run_id} ({o.target}) {o.status}. Details: gemmawatch runs show {o.run_id}")

@@ -203,3 +203,15 @@ def test_scorers_on_a_recorded_lm_eval_run() -> None:
     assert not any("token_f1,quality" in s["scores"] for s in samples if s["task"] != "smoke_gen")
     lm_eval_keys = {(m["task"], m["metric"], m["filter"]) for m in metric_rows(raw)}
     assert not lm_eval_keys & {(r["task"], r["metric"], r["filter"]) for r in rows}  # no collision
+
+
+def test_cli_score_table() -> None:
+    from gemmawatch.cli.commands_eval import score_table
+
+    def row(task: str, metric: str, value: float, n: int) -> dict[str, Any]:
+        return {"task": task, "metric": metric, "value": value, "ci_low": 0.0, "ci_high": 1.0, "n": n}
+
+    headers, rows = score_table([row("qa/geo", "exact_match", 0.5, 2), row("qa", "exact_match", 0.25, 4),
+                                 row("qa", "length", 12.0, 4)])  # fmt: skip
+    assert headers == ["task", "exact_match", "length"]
+    assert rows == [["qa/geo", "0.5 [0, 1] n=2", "-"], ["qa", "0.25 [0, 1] n=4", "12 [0, 1] n=4"]]
