@@ -14,6 +14,9 @@ It tolerates what small models put around a call: code fences, a leading sentenc
 explanation. Candidates are tried in order (fenced blocks first, then the whole text, then
 calls embedded in prose); the first candidate whose functions are all ``known`` wins, else
 the first candidate found, so a call of the wrong function is still reported as such.
+Inside prose, an unknown name followed by brackets without keyword arguments ("the
+function(s)") is taken for words, not a call; a JSON object whose arguments are a JSON
+schema (``{"type": ..., "properties": ...}``) is a function doc (an echoed prompt), not a call.
 ``strict=True`` accepts only a text that *is* the call list (after trimming whitespace and
 one code fence), which is what BFCL's decoder requires.
 
@@ -141,15 +144,17 @@ def _embedded(text: str, known: Collection[str]) -> Iterator[tuple[list[Function
             if end is None:
                 continue
             # A call right after "[" may be the first of a list: try the list first.
-            before = text[:start].rstrip()
-            if before.endswith("["):
-                close = _closing(text, len(before) - 1)
-                listed = _python_calls(text[len(before) - 1 : close + 1]) if close is not None else None
-                if listed:
+            bracket = start - 1
+            while bracket >= 0 and text[bracket].isspace():
+                bracket -= 1
+            if bracket >= 0 and text[bracket] == "[":
+                close = _closing(text, bracket)
+                listed = _python_calls(text[bracket : close + 1]) if close is not None else None
+                if listed and not _prose(listed, known):
                     yield listed, "python"
                     continue
             calls = _python_calls(text[start : end + 1])
-            if calls:
+            if calls and not _prose(calls, known):
                 yield calls, "python"
         else:
             try:
@@ -159,6 +164,11 @@ def _embedded(text: str, known: Collection[str]) -> Iterator[tuple[list[Function
             calls = _json_calls(value, known)
             if calls:
                 yield calls, "json"
+
+
+def _prose(calls: list[FunctionCall], known: Collection[str]) -> bool:
+    """Whether calls found inside prose are more likely words: "the function(s)", "the value (in m)"."""
+    return all(not call.arguments and call.name not in known for call in calls)
 
 
 def _closing(text: str, open_at: int) -> int | None:
@@ -299,6 +309,8 @@ def _json_calls(value: Any, known: Collection[str]) -> list[FunctionCall] | None
                 raw = json.loads(raw) if raw.strip() else {}
             except _PARSE_ERRORS:
                 return None
+        if isinstance(raw, dict) and isinstance(raw.get("properties"), dict) and "type" in raw:
+            return None  # a function doc (JSON schema parameters), e.g. the prompt echoed back
         return [FunctionCall(name, dict(raw))] if isinstance(raw, dict) else None
     if len(value) == 1:  # BFCL's own {"func": {"param": value}}, only for an offered function
         ((key, args),) = value.items()

@@ -4,7 +4,8 @@ Which number is "the answer", first rule that finds one:
 
 1. ``marker`` - the first number after the last ``####`` (GSM8K's answer line);
 2. ``boxed`` - the number in the last ``\\boxed{...}``;
-3. ``phrase`` - the first number within 80 characters after the last answer phrase: "the
+3. ``phrase`` - the first number on the line after the last answer phrase, starting within 32
+   characters of it (blank lines, colons and ``**`` skipped): "the
    answer is", "answer:", "final answer" and the MGSM exemplars' phrases in their languages
    ("La respuesta es", "La réponse est", "Die Antwort lautet", "Ответ", "答案是", "答えは",
    "คำตอบคือ", "Jibu ni", "উত্তর হল", "సమాధానం"), case-insensitive;
@@ -79,6 +80,8 @@ _PHRASES = re.compile(
 )
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _SHOWN = 40
+_NEAR = 32
+_LEAD = " \t\r\n:\uff1a*_"  # between a phrase and its number: blanks, colons, markdown emphasis
 
 
 def _digits(text: str) -> str:
@@ -169,7 +172,10 @@ def _extract(text: str, language: str | None, fallback_last: bool) -> tuple[_Rea
     for match in _PHRASES.finditer(text):
         phrase = match  # the last one
     if phrase is not None:
-        numbers = _readings(text[phrase.end() : phrase.end() + 80], language)
+        # Close after the phrase, on its line: "The answer is N", where N is..." echoed is no answer.
+        line = text[phrase.end() : phrase.end() + 200].lstrip(_LEAD).split("\n", 1)[0]
+        first = _NUMBER.search(line)
+        numbers = _readings(line[max(first.start() - 1, 0) :], language) if first and first.start() <= _NEAR else []
         if numbers:
             return numbers[0], "phrase"
     if fallback_last:

@@ -118,6 +118,17 @@ def test_no_call_found(text: str) -> None:
     assert value == 0.0 and details == {"reason": "no call found", "error_type": "no_call"}
 
 
+def test_an_echoed_prompt_is_not_a_call() -> None:
+    from gemmawatch.evals.datasets.bfcl import BFCL_TEMPLATE
+
+    echo = BFCL_TEMPLATE.replace("{functions}", json.dumps(AREA)).replace("{prompt}", "Area for base 10, height 5?")
+    assert score(echo) == (0.0, {"reason": "no call found", "error_type": "no_call"})
+    assert score("Use the function(s) you have (in metres).")[0] == 0.0
+    value, details = score("Sure: area(base=10, height=5)")  # keyword arguments: a call, of the wrong function
+    assert value == 0.0 and details["error_type"] == "wrong_function"
+    assert score("area(10, 5)")[1]["error_type"] == "wrong_function"  # the whole output is a call
+
+
 def test_strict_wants_nothing_but_the_call() -> None:
     assert score("calculate_triangle_area(base=10, height=5)", strict=True)[0] == 1.0
     assert score("```python\n[calculate_triangle_area(base=10, height=5)]\n```", strict=True)[0] == 1.0

@@ -52,6 +52,8 @@ def score(output: str, reference: Any, language: str | None = None, **kw: Any) -
         ("Jibu ni 18.", "sw", "18", "phrase"),
         ("I have 2 300 apples", None, "300", "last"),  # a space groups digits only in space-grouping locales
         ("The answer is 15%", None, "15", "phrase"),
+        ("Final answer:\n\n**18**", None, "18", "phrase"),
+        ('End with "The answer is N", where N is the number.\n\nJanet has 16 eggs, sells 9: 18', None, "18", "last"),
     ],
 )
 def test_extract_answer(text: str, language: str | None, number: str, how: str) -> None:
