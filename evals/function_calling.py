@@ -200,7 +200,8 @@ def _check_value(param: str, value: Any, accepted: list[Any], spec: Mapping[str,
         ok = value in [v for v in accepted if v != ""]
     if ok:
         return _OK
-    shown = ", ".join(repr(v) for v in accepted[:5]) + (", ..." if len(accepted) > 5 else "")
+    shown = ", ".join(repr(v) for v in accepted)
+    shown = shown if len(shown) <= 120 else shown[:117] + "..."  # details stay small enough to be stored
     return MatchResult(False, f"wrong value for {param}: {_short(value)} (accepted: {shown})", "wrong_value")
 
 
@@ -259,5 +260,5 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def describe_calls(calls: Sequence[FunctionCall]) -> list[str]:
-    """The calls as short ``name(a=1)`` strings, for a sample's details."""
-    return [format_call(call) for call in calls[:5]]
+    """The first two calls as short ``name(a=1)`` strings, for a sample's details."""
+    return [format_call(call, limit=150) for call in calls[:2]]
