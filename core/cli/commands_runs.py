@@ -80,7 +80,8 @@ def show_run(
             [
                 [
                     m["task"],
-                    m["metric"],
+                    # lm-eval's filter (strict-match / flexible-extract...) or the category; "none" is the plain metric.
+                    m["metric"] if m.get("filter") in (None, "", "none") else f"{m['metric']} [{m['filter']}]",
                     _fmt(m["value"]),
                     _fmt(m["stderr"]),
                     f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]",
