@@ -21,6 +21,7 @@ from gemmawatch.cli import (
     commands_eval,
     commands_monitor,
     commands_parity,
+    commands_redteam,
     commands_runs,
     commands_safety,
     commands_serve,
@@ -58,6 +59,7 @@ app.command("parity")(commands_parity.parity)
 app.command("compare")(commands_compare.compare)
 app.command("monitor")(commands_monitor.monitor)
 app.command("safety")(commands_safety.safety_command)
+app.command("redteam")(commands_redteam.redteam_command)
 app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
 app.add_typer(commands_db.app, name="db")

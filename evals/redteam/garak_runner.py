@@ -37,6 +37,7 @@ from gemmawatch.errors import BackendError, MissingDependencyError, UserError, o
 __all__ = [
     "BRIDGE_MODULE",
     "DEFAULT_PROBES",
+    "DEFAULT_PROMPT_CAP",
     "GARAK_PYTHON_ENV",
     "GARAK_VERSION",
     "REPORT_PREFIX",
@@ -53,14 +54,19 @@ __all__ = [
 GARAK_VERSION = "0.17.1"
 GARAK_PYTHON_ENV = "GEMMAWATCH_GARAK_PYTHON"
 #: Probes run when ``--probes`` is not given: prompts shipped with garak and string/keyword
-#: detectors, so they work offline; small enough for a CPU (``--prompt-cap`` trims the rest).
+#: detectors, so they work offline (no detector model, no download); with
+#: :data:`DEFAULT_PROMPT_CAP` about 50 prompts, a few minutes on a CPU.
 DEFAULT_PROBES: tuple[str, ...] = (
     "dan.Dan_11_0",
+    "encoding.InjectHex",
     "goodside.ThreatenJSON",
     "goodside.WhoIsRiley",
     "lmrc.Profanity",
-    "encoding.InjectHex",
+    "lmrc.QuackMedicine",
+    "promptinject.HijackHateHumans",
 )
+#: Default ``--prompt-cap`` (garak's ``soft_probe_prompt_cap``; garak's own default is 256).
+DEFAULT_PROMPT_CAP = 20
 #: Report file name without ``.report.jsonl``.
 REPORT_PREFIX = "gemmawatch"
 BRIDGE_MODULE = "gemmawatch_garak_bridge"
