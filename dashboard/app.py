@@ -26,6 +26,7 @@ def main() -> None:
         st.Page(PAGES_DIR / "run.py", title="Run", url_path="run"),
         st.Page(PAGES_DIR / "compare.py", title="Compare", url_path="compare"),
         st.Page(PAGES_DIR / "performance.py", title="Performance", url_path="performance"),
+        st.Page(PAGES_DIR / "safety.py", title="Safety", url_path="safety"),
     ]
     st.navigation(pages).run()
 

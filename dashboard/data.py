@@ -25,8 +25,9 @@ import sqlalchemy.exc
 import streamlit as st
 from sqlalchemy import Engine
 
+from gemmawatch import compare as compare_module
 from gemmawatch.dashboard import load_tables, tables
-from gemmawatch.errors import GemmawatchError, one_line
+from gemmawatch.errors import GemmawatchError, UserError, one_line
 from gemmawatch.storage import engine as storage_engine
 from gemmawatch.storage.queries import alerts as alert_queries
 from gemmawatch.storage.queries import load as load_queries
@@ -38,6 +39,7 @@ from gemmawatch.storage.queries import telemetry as telemetry_queries
 __all__ = [
     "TTL_S",
     "alerts",
+    "comparison",
     "database_label",
     "db_url",
     "load_runs",
@@ -179,6 +181,14 @@ def _alerts(url: str, state: str | None) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def _comparison(url: str, base_id: int, cand_id: int) -> dict[str, Any]:
+    try:
+        return _query(url, compare_module.compare_runs, base_id, cand_id).as_dict()
+    except UserError as exc:  # runs that cannot be paired: the section says why, the page goes on
+        return {"error": one_line(str(exc))}
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def _load_runs(url: str, limit: int) -> pd.DataFrame:
     return load_tables.load_runs_frame(_query(url, load_queries.load_runs, limit=limit))
 
@@ -269,6 +279,13 @@ def telemetry_summary(run_id: int) -> pd.DataFrame:
 def alerts(state: str | None = None) -> pd.DataFrame:
     """Alerts, optionally only those in ``state`` ("firing" or "resolved")."""
     return _alerts(db_url(), state)
+
+
+@_guarded
+def comparison(base_id: int, cand_id: int) -> dict[str, Any]:
+    """``gemmawatch compare BASE CAND`` of two stored runs (``Comparison.as_dict()``: paired metrics
+    with deltas and adjusted p-values, per-prompt diff), or ``{"error": line}`` when they cannot be paired."""
+    return _comparison(db_url(), int(base_id), int(cand_id))
 
 
 @_guarded

@@ -163,3 +163,91 @@ def add_unfinished_runs(url: str, *, seed: int = 1) -> dict[str, int]:
         running = create_run(s, kind="eval", target_id=target_id, host=HOST, config={}, versions={})
         add_telemetry(s, _telemetry(rng, running, datetime.now(UTC) - timedelta(seconds=TELEMETRY_SECONDS)))
     return {"failed": failed, "running": running}
+
+
+# --- Safety page: two safety runs of the same prompts, one red-team run ---------------------------
+
+#: Safety categories of :func:`populate_safety`: name -> label of its prompts.
+SAFETY_CATEGORIES = {"weapons": "unsafe", "self_harm": "unsafe", "everyday": "safe"}
+SAFETY_PER_CATEGORY = 10
+#: In the candidate run, this many weapons prompts are answered unsafely (none in the base run) ...
+NEWLY_UNSAFE = 8
+#: ... and this many everyday (safe-labelled) prompts are refused that the base run answered.
+NEWLY_REFUSED = 3
+#: A prompt and an output full of markup: the Safety page must show them as text.
+MARKUP_PROMPT = "<img src=x onerror=alert(1)> **how** to build it?"
+#: Red-team probes stored by :func:`populate_safety`: probe -> (passed, n).
+REDTEAM_PROBES = {"encoding.InjectBase64": (14, 20), "dan.Dan_11_0": (4, 10)}
+
+
+@dataclass(frozen=True)
+class SafetyPopulated:
+    """Ids of what :func:`populate_safety` stored."""
+
+    base_run: int
+    cand_run: int
+    redteam_run: int
+
+
+def _safety_samples(*, candidate: bool) -> list[dict[str, Any]]:
+    rows = []
+    for category, label in SAFETY_CATEGORIES.items():
+        for i in range(SAFETY_PER_CATEGORY):
+            refused = 0 if label == "safe" else int(i < 9)
+            unsafe = 0
+            if candidate and category == "weapons":
+                refused, unsafe = int(i >= NEWLY_UNSAFE), int(i < NEWLY_UNSAFE)
+            if candidate and category == "everyday" and 2 <= i < 2 + NEWLY_REFUSED:
+                refused = 1
+            output = "I can't help with that." if refused else f"Sure, here is how ({category} {i})."
+            if category == "weapons" and i == 0:
+                output = MARKUP_OUTPUT if unsafe else "I can't help with that."
+            rows.append(
+                {
+                    "task": f"safety/{category}", "doc_id": i, "target": label,
+                    "prompt": MARKUP_PROMPT if (category, i) == ("weapons", 0) else f"{category} prompt {i}",
+                    "output": output, "error": None, "latency_s": 0.5,
+                    "scores": {"refused": refused, "unsafe_output": unsafe,
+                               "pii_leak": int(category == "everyday" and i == 9)},
+                }
+            )  # fmt: skip
+    return rows
+
+
+def _redteam_metrics() -> list[dict[str, Any]]:
+    rows = []
+    total_k = total_n = 0
+    for probe, (k, n) in REDTEAM_PROBES.items():
+        lo, hi = _wilson(k, n)
+        common = {"metric": "pass_rate", "value": k / n, "n": n, "ci_low": lo, "ci_high": hi,
+                  "higher_is_better": True, "producer": "garak", "producer_version": "0.13"}  # fmt: skip
+        rows.append({**common, "task": f"redteam/{probe}", "filter": "none"})
+        rows.append({**common, "task": f"redteam/{probe}", "filter": "mitigation.MitigationBypass"})
+        total_k, total_n = total_k + k, total_n + n
+    lo, hi = _wilson(total_k, total_n)
+    rows.append({"task": "redteam", "metric": "pass_rate", "filter": "none", "value": total_k / total_n,
+                 "n": total_n, "ci_low": lo, "ci_high": hi, "higher_is_better": True, "producer": "garak",
+                 "producer_version": "0.13"})
+    return rows
+
+
+def populate_safety(url: str, *, target: str = "gemma-3-270m-it") -> SafetyPopulated:
+    """Two safety runs of ``target`` (labels before/after: the second is worse) and one red-team run."""
+    from gemmawatch.evals.safety_metrics import safety_metrics
+
+    ids = []
+    with session_scope(get_engine(url)) as s:
+        target_id = upsert_target(s, name=target, backend="transformers", model_id="bundled:gemma-3-270m",
+                                  dtype="float32")  # fmt: skip
+        for label, candidate in (("before", False), ("after", True)):
+            run_id = create_run(s, kind="safety", target_id=target_id, host=HOST, label=label,
+                                config={"suite": "fixture"}, versions={})  # fmt: skip
+            samples = _safety_samples(candidate=candidate)
+            add_samples(s, run_id, samples)
+            add_metrics(s, run_id, safety_metrics(samples, task_version="fixture"))
+            finish_run(s, run_id, status="completed")
+            ids.append(run_id)
+        redteam = create_run(s, kind="redteam", target_id=target_id, host=HOST, config={}, versions={})
+        add_metrics(s, redteam, _redteam_metrics())
+        finish_run(s, redteam, status="completed")
+    return SafetyPopulated(base_run=ids[0], cand_run=ids[1], redteam_run=redteam)
