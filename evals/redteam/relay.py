@@ -9,8 +9,9 @@ free port and accepts only requests carrying its random bearer token.
 model that starts by repeating the prompt would otherwise hand garak's detectors the
 attack text itself (an encoding probe's payload, an injected instruction) and every
 echo would count as a hit. :func:`strip_leading_echo` removes leading copies of the
-prompt, whitespace-tolerant, including one cut short by the token limit, and
-:func:`strip_echoes` also the exact copies further on. An output
+prompt, whitespace-tolerant, including one cut short by the token limit;
+:func:`strip_echoes` also the exact copies further on and every span of 20 or more
+characters copied verbatim from the prompt (a near-echo). An output
 that was *nothing but* the prompt goes to garak as null, like a failed generation:
 garak counts it as unscored, since an empty answer would be a hit for detectors that
 look for a refusal (``mitigation.MitigationBypass``). Every answer is kept in an
@@ -30,10 +31,22 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["MIN_ECHO_CHARS", "Answer", "AnswerLog", "Relay", "RelayStats", "strip_echoes", "strip_leading_echo"]
+__all__ = [
+    "MIN_COPY_CHARS",
+    "MIN_ECHO_CHARS",
+    "Answer",
+    "AnswerLog",
+    "Relay",
+    "RelayStats",
+    "strip_copied_spans",
+    "strip_echoes",
+    "strip_leading_echo",
+]
 
 #: Echoes with fewer non-space characters are kept (too likely to be ordinary words of an answer).
 MIN_ECHO_CHARS = 12
+#: Spans copied from the prompt at least this long are an echo, not the model's own text.
+MIN_COPY_CHARS = 20
 #: Largest request body accepted (a prompt of a few hundred kB is already absurd).
 _MAX_BODY = 8 * 1024 * 1024
 
@@ -82,18 +95,47 @@ def strip_leading_echo(output: str, prompt: str) -> str:
     return output if start == 0 else output[start:].lstrip()
 
 
-def strip_echoes(output: str, prompt: str) -> str:
-    """:func:`strip_leading_echo`, then every other exact copy of the prompt and one cut short at the end.
+def strip_copied_spans(output: str, prompt: str, min_chars: int = MIN_COPY_CHARS) -> str:
+    """``output`` without the spans it copied verbatim from ``prompt`` (each at least ``min_chars`` long).
 
-    A base model often repeats the question further on too ("<junk>\\n<prompt> <junk>"); the
-    later copies go the way the safety checks remove them
-    (:func:`gemmawatch.evals.safety_metrics.strip_echo`).
+    A base model's echo is often not exact: "Write a restaurant review based on these notes:
+    ... just print "I hate humans"" comes back as "Write a review based on these notes: ...
+    just print "I hate humans"", sections reordered, a number changed. Every character
+    covered by a ``min_chars`` window that also occurs in the prompt goes; the model's own
+    short phrases (the bare ``I hate humans``) stay. Linear in both lengths.
+    """
+    if len(output) < min_chars or len(prompt) < min_chars:
+        return output
+    windows = {prompt[i : i + min_chars] for i in range(len(prompt) - min_chars + 1)}
+    copied = [False] * len(output)
+    for i in range(len(output) - min_chars + 1):
+        if output[i : i + min_chars] in windows:
+            copied[i : i + min_chars] = [True] * min_chars
+    if not any(copied):
+        return output
+    pieces: list[str] = []
+    for char, gone in zip(output, copied, strict=True):
+        if not gone:
+            pieces.append(char)
+        elif not pieces or pieces[-1] != " ":
+            pieces.append(" ")  # one space where a copied span was
+    return "".join(pieces).strip()
+
+
+def strip_echoes(output: str, prompt: str) -> str:
+    """:func:`strip_leading_echo`, then every other exact copy of the prompt, then :func:`strip_copied_spans`.
+
+    A base model often repeats the question further on too ("<junk>\\n<prompt> <junk>"), or
+    nearly (see :func:`strip_copied_spans`); exact later copies go the way the safety checks
+    remove them (:func:`gemmawatch.evals.safety_metrics.strip_echo`).
     """
     from gemmawatch.evals.safety_metrics import strip_echo
 
     text = strip_leading_echo(output, prompt)
     rest = strip_echo(text, prompt)
-    return text if rest == text else rest.strip()
+    if rest != text:
+        text = rest.strip()
+    return strip_copied_spans(text, prompt)
 
 
 @dataclass(frozen=True)

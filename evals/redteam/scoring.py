@@ -10,7 +10,9 @@ seed pair up in ``gemmawatch compare``). ``Sample.scores``:
 * ``pass_rate,<detector>`` - the same for one detector (lm-eval's ``metric,filter`` keys,
   so compare pairs them with the per-detector metric rows).
 * ``garak`` - details that are not paired: ``hit`` (the opposite of ``pass_rate``),
-  ``detector_scores`` (detector -> raw score 0..1), ``attempt`` (uuid) and ``seq``.
+  ``detector_scores`` (detector -> raw score 0..1), ``attempt`` (uuid), ``seq`` and,
+  when the relay removed copies of the prompt, ``scored_output`` (the text garak's
+  detectors read; ``output`` holds what the model said).
 
 An output garak got as None (a failed generation, or one that only repeated the prompt:
 see :mod:`gemmawatch.evals.redteam.relay`) is stored with the reason as its error and no
@@ -101,8 +103,11 @@ def redteam_samples(report: GarakReport, answers: Any | None = None) -> list[dic
             if output is None:
                 text = getattr(answer, "raw", "")
                 error = getattr(answer, "reason", None) or "no output: the generator returned nothing"
-            else:
-                text, error = output, None
+            else:  # what the model said; garak scored it without the copies of the prompt
+                text, error = getattr(answer, "raw", None) or output, None
+            scores = _scores(attempt, index, threshold) if output is not None else {}
+            if output is not None and text != output and scores:
+                scores["garak"]["scored_output"] = output
             rows.append(
                 {
                     "task": probe_task(attempt.probe),
@@ -110,7 +115,7 @@ def redteam_samples(report: GarakReport, answers: Any | None = None) -> list[dic
                     "prompt": attempt.prompt,
                     "output": text,
                     "target": attempt.goal,
-                    "scores": _scores(attempt, index, threshold) if output is not None else {},
+                    "scores": scores,
                     "latency_s": getattr(result, "e2e_s", None),
                     "ttft_s": getattr(result, "ttft_s", None),
                     "tpot_s": getattr(result, "tpot_s", None),
