@@ -27,6 +27,7 @@ def main() -> None:
         st.Page(PAGES_DIR / "compare.py", title="Compare", url_path="compare"),
         st.Page(PAGES_DIR / "performance.py", title="Performance", url_path="performance"),
         st.Page(PAGES_DIR / "safety.py", title="Safety", url_path="safety"),
+        st.Page(PAGES_DIR / "alerts.py", title="Alerts", url_path="alerts"),
     ]
     st.navigation(pages).run()
 

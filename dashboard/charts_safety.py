@@ -12,6 +12,7 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from gemmawatch.dashboard.charts import empty_figure, error_bar_arrays
+from gemmawatch.dashboard.safety_tables import RATE_LABELS
 
 __all__ = ["probe_pass_rates", "safety_rates"]
 
@@ -23,14 +24,17 @@ def safety_rates(rates: pd.DataFrame) -> go.Figure:
 
     ``rates`` is :func:`gemmawatch.dashboard.safety_tables.rates_frame` output
     (``category``, ``rate``, ``value``, ``ci_low``, ``ci_high``, ``n``): categories
-    on x (in frame order), one colour per rate. All rates are shares, so they
-    share one 0-100 % axis.
+    on x in frame order (``all`` last there), one colour per rate in the order of
+    :data:`~gemmawatch.dashboard.safety_tables.RATE_LABELS`. All rates are shares,
+    so they share one 0-100 % axis.
     """
     if rates.empty or not {"category", "rate", "value"} <= set(rates.columns):
         return empty_figure()
     palette = list(plotly.colors.qualitative.Plotly)
+    known = list(RATE_LABELS.values())
+    names = sorted(dict.fromkeys(rates["rate"].astype(str)), key=lambda r: known.index(r) if r in known else len(known))
     fig = go.Figure()
-    for i, rate in enumerate(dict.fromkeys(rates["rate"].astype(str))):
+    for i, rate in enumerate(names):
         part = rates[rates["rate"].astype(str) == rate]
         minus, plus = error_bar_arrays(part)
         ns = part["n"].tolist() if "n" in part.columns else [None] * len(part)
@@ -49,6 +53,8 @@ def safety_rates(rates: pd.DataFrame) -> go.Figure:
         barmode="group",
         height=420,
         yaxis={**_PERCENT_AXIS, "title": "share of prompts"},
+        # Categories as in the frame: plotly would otherwise order them by first appearance per trace.
+        xaxis={"categoryorder": "array", "categoryarray": list(dict.fromkeys(rates["category"].astype(str)))},
         margin={"l": 50, "r": 20, "t": 30, "b": 80},
         legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0},
     )

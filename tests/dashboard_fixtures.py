@@ -251,3 +251,63 @@ def populate_safety(url: str, *, target: str = "gemma-3-270m-it") -> SafetyPopul
         add_metrics(s, redteam, _redteam_metrics())
         finish_run(s, redteam, status="completed")
     return SafetyPopulated(base_run=ids[0], cand_run=ids[1], redteam_run=redteam)
+
+
+# --- Alerts page: rules of each kind, alerts in each state ----------------------------------------
+
+#: A receiver URL with a secret in its path: the page must never show "s3cr3t".
+SECRET_HOOK = "json://127.0.0.1:9/hook-s3cr3t"
+
+
+@dataclass(frozen=True)
+class AlertsPopulated:
+    """Ids of the alerts :func:`populate_alerts` stored, by what they show."""
+
+    firing: int  # pending, then firing; not acknowledged
+    pending: int
+    resolved: int  # fired, notified, resolved
+    acked: int  # firing, acknowledged and silenced
+
+
+def populate_alerts(url: str) -> AlertsPopulated:
+    """Three rules (threshold on runs with a secret receiver URL, telemetry window, regression) and four
+    alerts: firing, pending, resolved (with a delivery), firing acknowledged and silenced."""
+    from gemmawatch.alerts.catalog import save_rule
+    from gemmawatch.alerts.config import parse_alert_rules
+    from gemmawatch.storage.queries import alerts as aq
+
+    rules = parse_alert_rules(
+        [
+            {"name": "slow-p95", "task": "latency", "metric": "e2e_s_p95", "comparator": ">", "threshold": 2.5,
+             "notify": [SECRET_HOOK]},
+            {"name": "probe-slow", "source": "telemetry", "metric": "probe.e2e_s", "aggregation": "p95",
+             "window": "5m", "for": "2m", "comparator": ">", "threshold": 3},
+            {"name": "refusals-dropped", "kind": "regression", "task": "safety", "metric": "refusal_rate,all",
+             "max_drop": 0.05, "severity": "critical"},
+        ]
+    )  # fmt: skip
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    at = [t0 + timedelta(minutes=10 * i) for i in range(8)]
+    with session_scope(get_engine(url)) as s:
+        ids = {rule.name: save_rule(s, rule, source="config") for rule in rules}
+
+        def alert(rule: str, series: str, state: str, value: float, when: datetime) -> int:
+            alert_id, _ = aq.create_alert(s, rule_id=ids[rule], series=series, state=state, value=value,
+                                          message=f"{rule}: value {value}", at=when)  # fmt: skip
+            return alert_id
+
+        firing = alert("slow-p95", "target=gemma-a", "pending", 2.6, at[0])
+        aq.set_alert_state(s, firing, from_state="pending", to_state="firing", value=3.1,
+                           message="slow-p95: latency/e2e_s_p95 = 3.1 > threshold 2.5", at=at[1])  # fmt: skip
+        pending = alert("probe-slow", "host=h1,target=gemma-a", "pending", 3.4, at[2])
+        resolved = alert("slow-p95", "target=gemma-b", "firing", 2.9, at[3])
+        aq.record_deliveries(s, resolved, "firing", [
+            {"url": "json://127.0.0.1:9/***", "ok": False, "attempts": 3, "at": at[3],
+             "error": "notification to json://127.0.0.1:9/*** failed after 3 attempt(s): connection refused"},
+        ])  # fmt: skip
+        aq.set_alert_state(s, resolved, from_state="firing", to_state="resolved", value=1.2,
+                           message="resolved: value 1.2", at=at[4])  # fmt: skip
+        acked = alert("refusals-dropped", "target=gemma-a", "firing", 0.12, at[5])
+        aq.acknowledge_alert(s, acked, at=at[6])
+        aq.silence_alert(s, acked, datetime.now(UTC) + timedelta(days=1), at=at[7])
+    return AlertsPopulated(firing=firing, pending=pending, resolved=resolved, acked=acked)

@@ -2,7 +2,8 @@
 
 Starts the server exactly as ``gemmawatch dashboard`` does (launch.streamlit_command),
 on a free loopback port with a populated SQLite database (eval runs, plus real
-load runs against the trivial OpenAI server for the Performance page), opens every page,
+load runs against the trivial OpenAI server for the Performance page, safety and red-team
+runs, alerts in every state), opens every page,
 waits for the Plotly charts to draw and Streamlit to go idle, checks that no
 exception box is shown, and saves a screenshot per page under ``screenshots/``.
 """
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import Populated, populate
+from dashboard_fixtures import Populated, populate, populate_alerts, populate_safety
 from load_fixtures import populate_load
 
 from gemmawatch.dashboard.launch import streamlit_command, wait_healthy
@@ -61,6 +62,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Populated]]:
     url = f"sqlite:///{tmp_path / 'browser.db'}"
     populated = populate(url)
     populate_load(url)
+    populate_safety(url)
+    populate_alerts(url)
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("wb")
     env = {**os.environ, "GEMMAWATCH_DB": url}
@@ -97,6 +100,9 @@ def test_every_page_renders_charts_without_exceptions(server: tuple[str, Populat
         ("compare", "/compare", 2, "Metrics side by side"),
         # Throughput-latency curve and the TTFT / E2E distributions.
         ("performance", "/performance", 3, "Throughput vs latency"),
+        # Safety rates per category and red-team pass rates; the first alert's value history.
+        ("safety", "/safety", 2, "Regression between two safety runs"),
+        ("alerts", "/alerts", 1, "Test a notification receiver"),
     ]
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:

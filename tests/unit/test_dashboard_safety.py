@@ -54,7 +54,8 @@ def test_safety_rates_chart_groups_categories_with_ci_bars() -> None:
     rates.loc[rates["category"] == "everyday", ["ci_low", "ci_high"]] = None  # missing CI: zero-length bars
     fig = charts_safety.safety_rates(rates)
     traces = {t.name: t for t in fig.data}
-    assert list(traces) == ["refusal", "unsafe output", "over-refusal"]
+    assert list(traces) == ["refusal", "over-refusal", "unsafe output"]
+    assert list(fig.layout.xaxis.categoryarray) == ["weapons", "everyday", "all"]
     assert list(traces["refusal"].x) == ["weapons", "all"]
     assert list(traces["refusal"].error_y.array) == pytest.approx([0.1, 0.1])
     assert list(traces["over-refusal"].error_y.array) == [0.0]
