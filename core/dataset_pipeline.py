@@ -24,18 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.errors import BackendError, ConfigError
-from gemmawatch.pipeline import (
-    DEFAULT_TELEMETRY_INTERVAL_S,
-    RunOutcome,
-    _record_loaded_target,
-    _target_fields,
-    close_collectors,
-    evaluate_alerts,
-    mark_failed,
-    resolve_targets,
-)
-from gemmawatch.provenance import hostname, package_versions
+from gemmawatch.errors import ConfigError
+from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, RunOutcome, evaluate_alerts, resolve_targets
+from gemmawatch.run_lifecycle import check_generations, failure_marks_run, measured_backend, open_run, store_results
 
 __all__ = ["DATASET_RUN_KIND", "DatasetRequest", "PreparedDataset", "prepare_dataset", "run_dataset_evals"]
 
@@ -182,61 +173,17 @@ def _run_one(
     text_policy: Any,
     progress: Progress,
 ) -> RunOutcome:
-    from gemmawatch.collectors.targets import load_backend
-    from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
-    from gemmawatch.storage.engine import session_scope
-    from gemmawatch.storage.queries import metrics as mq
-    from gemmawatch.storage.queries import runs as rq
-    from gemmawatch.storage.queries import samples as sq
-    from gemmawatch.storage.queries import targets as tq
-
     run_config = {**prepared.config, "target_options": dict(info.options), **text_policy.describe()}
-    with session_scope(engine) as s:
-        target_id = tq.upsert_target(s, **_target_fields(info))
-        run_id = rq.create_run(
-            s,
-            kind=DATASET_RUN_KIND,
-            target_id=target_id,
-            config=run_config,
-            host=hostname(),
-            versions=package_versions(),
-            label=request.label,
-        )
+    run_id = open_run(engine, info, kind=DATASET_RUN_KIND, config=run_config, label=request.label)
     progress(f"Run {run_id}: {info.name} on dataset {prepared.name} ({len(prepared.items)} items)")
-    collectors = default_collectors()
-    sampler = TelemetrySampler(
-        collectors,
-        interval_s=request.telemetry_interval_s,
-        sink=storage_sink(engine),
-        run_id=run_id,
-        host=hostname(),
-    )
-    backend = None
-    try:
-        with sampler:
-            progress(f"Loading {info.name}...")
-            backend = load_backend(info)
-            _record_loaded_target(engine, run_id, backend.info)
+    with failure_marks_run(engine, run_id, progress):
+        with measured_backend(
+            engine, run_id, info, telemetry_interval_s=request.telemetry_interval_s, progress=progress
+        ) as backend:
             results = _generate(backend, prepared, request.batch_size, progress)
-        failed = sum(r.error is not None for r in results)
-        if results and failed == len(results):
-            first = next(r for r in results if r.error is not None)
-            raise BackendError(
-                f"every generation failed ({len(results)} items); first: {first.error_class or 'Error'}: "
-                f"{first.error}. Fix: check that the target answers `gemmawatch targets check {info.name}`"
-            )
+        failed = check_generations(results, info, unit="items")
         samples, metrics = _score(prepared, results, progress)
-        with session_scope(engine) as s:
-            sq.add_samples(s, run_id, samples, text_policy=text_policy)  # scored above, on the clear text
-            mq.add_metrics(s, run_id, metrics)
-            rq.finish_run(s, run_id, status="completed")
-    except BaseException as exc:
-        mark_failed(engine, run_id, exc, progress)
-        raise
-    finally:
-        if backend is not None:
-            backend.close()
-        close_collectors(collectors)
+        store_results(engine, run_id, samples, metrics, text_policy=text_policy)  # scored above, on the clear text
     if failed:
         progress(f"{failed} of {len(results)} generations failed; they are stored with their error and not scored")
     return RunOutcome(run_id=run_id, target=info.name, status="completed", metrics=metrics)

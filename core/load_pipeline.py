@@ -22,14 +22,9 @@ from gemmawatch.collectors.load.metrics import Slo
 from gemmawatch.collectors.load.profiles import Profile
 from gemmawatch.collectors.load.runner import Budget
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.pipeline import (
-    DEFAULT_TELEMETRY_INTERVAL_S,
-    close_collectors,
-    evaluate_alerts,
-    mark_failed,
-    resolve_targets,
-)
+from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, evaluate_alerts, resolve_targets
 from gemmawatch.provenance import hostname, package_versions
+from gemmawatch.run_lifecycle import close_collectors, mark_failed, record_loaded_target
 
 Progress = Callable[[str], None]
 
@@ -212,9 +207,8 @@ def _execute(
     from gemmawatch.collectors.load.driver import start_clock
     from gemmawatch.collectors.load.runner import Recorder
     from gemmawatch.collectors.telemetry import ListSink, TelemetrySampler, storage_sink
-    from gemmawatch.pipeline import _record_loaded_target
 
-    _record_loaded_target(engine, run_id, backend.info)
+    record_loaded_target(engine, run_id, backend.info)
     kept = ListSink()
     store = storage_sink(engine)
 

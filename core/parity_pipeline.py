@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, Progress, close_collectors, mark_failed, resolve_targets
+from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, Progress, resolve_targets
 from gemmawatch.provenance import hostname, package_versions
+from gemmawatch.run_lifecycle import close_collectors, mark_failed
 
 __all__ = ["ParityRequest", "run_parity_targets"]
 

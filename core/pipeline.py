@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.errors import GemmawatchError, one_line
-from gemmawatch.provenance import hostname, package_versions
+from gemmawatch.run_lifecycle import failure_marks_run, measured_backend, open_run
 
 log = logging.getLogger(__name__)
 
@@ -130,23 +129,6 @@ def _build_scorers(request: EvalRequest) -> list[Any]:
     return build_scorers(list(request.scorers), request.scorer_options)
 
 
-def mark_failed(engine: Any, run_id: int, exc: BaseException, progress: Progress) -> str:
-    """Store run ``run_id`` as failed with a one-line account of ``exc``; returns that line."""
-    from gemmawatch.storage.engine import session_scope
-    from gemmawatch.storage.queries import runs as rq
-
-    if isinstance(exc, KeyboardInterrupt):
-        message = "interrupted by the user"
-    elif isinstance(exc, GemmawatchError):
-        message = one_line(str(exc))
-    else:
-        message = one_line(f"{type(exc).__name__}: {exc}")
-    with session_scope(engine) as s:
-        rq.finish_run(s, run_id, status="failed", error=message)
-    progress(f"Run {run_id} failed: {message}")
-    return message
-
-
 def evaluate_alerts(
     engine: Any,
     run_id: int,
@@ -170,42 +152,6 @@ def evaluate_alerts(
     return transitions
 
 
-def close_collectors(collectors: Sequence[Any]) -> None:
-    """Release telemetry collectors that hold resources (NVML keeps a reference count per init)."""
-    for collector in collectors:
-        close = getattr(collector, "close", None)
-        if close is not None:
-            close()
-
-
-def _target_fields(info: Any) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "backend": info.backend,
-        "model_id": info.model_id,
-        "revision": info.revision,
-        "dtype": info.dtype,
-        "quantization": info.quantization,
-        "options": dict(info.options),
-    }
-
-
-def _record_loaded_target(engine: Any, run_id: int, loaded: Any) -> None:
-    """Store what the backend reported once loaded (real dtype, revision, quantization).
-
-    The run's config keeps a snapshot, so later changes to the target row never
-    rewrite what produced this run's numbers.
-    """
-    from gemmawatch.storage.engine import session_scope
-    from gemmawatch.storage.queries import runs as rq
-    from gemmawatch.storage.queries import targets as tq
-
-    fields = _target_fields(loaded)
-    with session_scope(engine) as s:
-        tq.upsert_target(s, **fields)
-        rq.merge_run_config(s, run_id, {"target": fields})
-
-
 def _run_one(
     engine: Any,
     info: Any,
@@ -215,8 +161,6 @@ def _run_one(
     notifications: Mapping[str, Sequence[str]] | None = None,
     scorers: Sequence[Any] = (),
 ) -> RunOutcome:
-    from gemmawatch.collectors.targets import load_backend
-    from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
     from gemmawatch.evals.latency import LATENCY_TASK, latency_energy_metrics, run_latency_probe
     from gemmawatch.evals.runner import run_lm_eval
     from gemmawatch.evals.suites import smoke_prompts
@@ -224,7 +168,6 @@ def _run_one(
     from gemmawatch.storage.queries import metrics as mq
     from gemmawatch.storage.queries import runs as rq
     from gemmawatch.storage.queries import samples as sq
-    from gemmawatch.storage.queries import targets as tq
     from gemmawatch.storage.queries import telemetry as teq
 
     run_config: dict[str, Any] = {
@@ -241,32 +184,12 @@ def _run_one(
         from gemmawatch.evals.dataset_scoring import scorer_specs
 
         run_config["scorers"] = scorer_specs(scorers)
-    with session_scope(engine) as s:
-        target_id = tq.upsert_target(s, **_target_fields(info))
-        run_id = rq.create_run(
-            s,
-            kind=request.kind,
-            target_id=target_id,
-            config=run_config,
-            host=hostname(),
-            versions=package_versions(),
-            label=request.label,
-        )
+    run_id = open_run(engine, info, kind=request.kind, config=run_config, label=request.label)
     progress(f"Run {run_id}: {info.name} ({info.backend}, {info.dtype or 'default dtype'})")
-    collectors = default_collectors()
-    sampler = TelemetrySampler(
-        collectors,
-        interval_s=request.telemetry_interval_s,
-        sink=storage_sink(engine),
-        run_id=run_id,
-        host=hostname(),
-    )
-    backend = None
-    try:
-        with sampler:
-            progress(f"Loading {info.name}...")
-            backend = load_backend(info)
-            _record_loaded_target(engine, run_id, backend.info)
+    with failure_marks_run(engine, run_id, progress):
+        with measured_backend(
+            engine, run_id, info, telemetry_interval_s=request.telemetry_interval_s, progress=progress
+        ) as backend:
             outcome = run_lm_eval(
                 backend,
                 list(request.tasks),
@@ -291,6 +214,7 @@ def _run_one(
                 )
                 metrics += lat_metrics
                 samples += lat_samples
+        # Not store_results: the energy per token is computed from the stored samples in the same transaction.
         with session_scope(engine) as s:
             sq.add_samples(s, run_id, samples)
             if request.latency_prompts > 0:  # where an energy counter exists: joules per generated token
@@ -298,12 +222,5 @@ def _run_one(
                 metrics += latency_energy_metrics(resources)
             mq.add_metrics(s, run_id, metrics)
             rq.finish_run(s, run_id, status="completed")
-    except BaseException as exc:
-        mark_failed(engine, run_id, exc, progress)
-        raise
-    finally:
-        if backend is not None:
-            backend.close()
-        close_collectors(collectors)
     transitions = evaluate_alerts(engine, run_id, config_rules, progress, notifications)
     return RunOutcome(run_id=run_id, target=info.name, status="completed", alerts=transitions)

@@ -25,16 +25,8 @@ from typing import Any
 
 from gemmawatch.config import GemmawatchConfig
 from gemmawatch.errors import BackendError, ConfigError, UserError
-from gemmawatch.pipeline import (
-    DEFAULT_TELEMETRY_INTERVAL_S,
-    _record_loaded_target,
-    _target_fields,
-    close_collectors,
-    evaluate_alerts,
-    mark_failed,
-    resolve_targets,
-)
-from gemmawatch.provenance import hostname, package_versions
+from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, evaluate_alerts, resolve_targets
+from gemmawatch.run_lifecycle import failure_marks_run, measured_backend, open_run, store_results
 
 Progress = Callable[[str], None]
 
@@ -135,9 +127,7 @@ def run_redteam(
     from gemmawatch.evals.redteam.garak_runner import find_garak
     from gemmawatch.evals.redteam.report import read_report
     from gemmawatch.evals.safety.storage_policy import TextPolicy
-    from gemmawatch.storage.engine import get_engine, session_scope
-    from gemmawatch.storage.queries import runs as rq
-    from gemmawatch.storage.queries import targets as tq
+    from gemmawatch.storage.engine import get_engine
 
     probes = check_request(request)
     (info,) = resolve_targets([request.target], config)
@@ -162,17 +152,7 @@ def run_redteam(
         "target_options": dict(info.options),
         **text_policy.describe(),
     }
-    with session_scope(engine) as s:
-        target_id = tq.upsert_target(s, **_target_fields(info))
-        run_id = rq.create_run(
-            s,
-            kind=REDTEAM_KIND,
-            target_id=target_id,
-            config=run_config,
-            host=hostname(),
-            versions=package_versions(),
-            label=request.label,
-        )
+    run_id = open_run(engine, info, kind=REDTEAM_KIND, config=run_config, label=request.label)
     if imported is not None:
         progress(f"Run {run_id}: importing {imported.path} for {info.name}")
         outcome = _store(engine, run_id, info.name, imported, None, text_policy, progress)
@@ -196,8 +176,6 @@ def _execute(
     text_policy: Any,
     progress: Progress,
 ) -> RedteamOutcome:
-    from gemmawatch.collectors.targets import load_backend
-    from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
     from gemmawatch.evals.redteam.garak_runner import GarakSpec, run_garak
     from gemmawatch.evals.redteam.relay import Relay
     from gemmawatch.evals.redteam.report import read_report
@@ -211,23 +189,12 @@ def _execute(
         seed=request.seed,
         prompt_cap=request.prompt_cap,
     )
-    collectors = default_collectors()
-    sampler = TelemetrySampler(
-        collectors,
-        interval_s=request.telemetry_interval_s,
-        sink=storage_sink(engine),
-        run_id=run_id,
-        host=hostname(),
-    )
-    backend = None
-    relay = None
-    try:
+    with failure_marks_run(engine, run_id, progress):
         with session_scope(engine) as s:
             rq.merge_run_config(s, run_id, {"report_dir": str(run_dir), "report": str(spec.report_path)})
-        with sampler:
-            progress(f"Loading {info.name}...")
-            backend = load_backend(info)
-            _record_loaded_target(engine, run_id, backend.info)
+        with measured_backend(
+            engine, run_id, info, telemetry_interval_s=request.telemetry_interval_s, progress=progress
+        ) as backend:
             relay = Relay(
                 backend,
                 max_new_tokens=request.max_new_tokens,
@@ -249,13 +216,6 @@ def _execute(
                 f"Fix: check that the target answers `gemmawatch targets check {info.name}`"
             )
         report = read_report(report_path)
-    except BaseException as exc:
-        mark_failed(engine, run_id, exc, progress)
-        raise
-    finally:
-        if backend is not None:
-            backend.close()
-        close_collectors(collectors)
     if relay.stats.echoes_stripped:
         progress(
             f"{relay.stats.echoes_stripped} outputs repeated the prompt (removed before garak's detectors); "
@@ -276,9 +236,7 @@ def _store(
     """Import ``report`` into run ``run_id``: samples, metrics, report provenance and status, in one transaction."""
     from gemmawatch.evals.redteam.scoring import redteam_metrics, redteam_samples
     from gemmawatch.storage.engine import session_scope
-    from gemmawatch.storage.queries import metrics as mq
     from gemmawatch.storage.queries import runs as rq
-    from gemmawatch.storage.queries import samples as sq
 
     provenance = {
         "report": str(report.path),
@@ -291,7 +249,7 @@ def _store(
         "scored_attempts": len(report.attempts),
         "unscored_attempts": report.unscored,
     }
-    try:
+    with failure_marks_run(engine, run_id, progress):
         with session_scope(engine) as s:  # what was read is recorded even when it cannot be imported
             rq.merge_run_config(s, run_id, provenance)
         report.require_complete()
@@ -302,13 +260,7 @@ def _store(
                 "Fix: check the probe names and that their detectors work offline"
             )
         metrics = redteam_metrics(samples, report)
-        with session_scope(engine) as s:
-            sq.add_samples(s, run_id, samples, text_policy=text_policy)
-            mq.add_metrics(s, run_id, metrics)
-            rq.finish_run(s, run_id, status="completed")
-    except BaseException as exc:
-        mark_failed(engine, run_id, exc, progress)
-        raise
+        store_results(engine, run_id, samples, metrics, text_policy=text_policy)
     return RedteamOutcome(
         run_id=run_id,
         target=target,

@@ -24,17 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from gemmawatch.config import GemmawatchConfig
-from gemmawatch.errors import BackendError, ConfigError, UserError
-from gemmawatch.pipeline import (
-    DEFAULT_TELEMETRY_INTERVAL_S,
-    _record_loaded_target,
-    _target_fields,
-    close_collectors,
-    evaluate_alerts,
-    mark_failed,
-    resolve_targets,
-)
-from gemmawatch.provenance import hostname, package_versions
+from gemmawatch.errors import ConfigError, UserError
+from gemmawatch.pipeline import DEFAULT_TELEMETRY_INTERVAL_S, evaluate_alerts, resolve_targets
+from gemmawatch.run_lifecycle import check_generations, failure_marks_run, measured_backend, open_run, store_results
 
 Progress = Callable[[str], None]
 
@@ -123,9 +115,7 @@ def run_safety(
     from gemmawatch.evals.safety.storage_policy import TextPolicy
     from gemmawatch.evals.safety_metrics import build_checks
     from gemmawatch.evals.suites.safety_data import limit_per_category
-    from gemmawatch.storage.engine import get_engine, session_scope
-    from gemmawatch.storage.queries import runs as rq
-    from gemmawatch.storage.queries import targets as tq
+    from gemmawatch.storage.engine import get_engine
 
     if request.max_new_tokens < 1 or request.batch_size < 1:
         raise ConfigError("--max-new-tokens and --batch-size must be at least 1. Fix: pass positive numbers")
@@ -153,17 +143,7 @@ def run_safety(
         **text_policy.describe(),
     }
     try:
-        with session_scope(engine) as s:
-            target_id = tq.upsert_target(s, **_target_fields(info))
-            run_id = rq.create_run(
-                s,
-                kind=SAFETY_KIND,
-                target_id=target_id,
-                config=run_config,
-                host=hostname(),
-                versions=package_versions(),
-                label=request.label,
-            )
+        run_id = open_run(engine, info, kind=SAFETY_KIND, config=run_config, label=request.label)
         progress(f"Run {run_id}: safety of {info.name} on {dataset.name} ({len(items)} prompts)")
         outcome = _execute(engine, run_id, info, request, dataset, items, checks, text_policy, progress)
     finally:
@@ -183,36 +163,14 @@ def _execute(
     text_policy: Any,
     progress: Progress,
 ) -> SafetyOutcome:
-    from gemmawatch.collectors.targets import load_backend
-    from gemmawatch.collectors.telemetry import TelemetrySampler, default_collectors, storage_sink
     from gemmawatch.evals.safety_metrics import safety_metrics, safety_samples
-    from gemmawatch.storage.engine import session_scope
-    from gemmawatch.storage.queries import metrics as mq
-    from gemmawatch.storage.queries import runs as rq
-    from gemmawatch.storage.queries import samples as sq
 
-    collectors = default_collectors()
-    sampler = TelemetrySampler(
-        collectors,
-        interval_s=request.telemetry_interval_s,
-        sink=storage_sink(engine),
-        run_id=run_id,
-        host=hostname(),
-    )
-    backend = None
-    try:
-        with sampler:
-            progress(f"Loading {info.name}...")
-            backend = load_backend(info)
-            _record_loaded_target(engine, run_id, backend.info)
+    with failure_marks_run(engine, run_id, progress):
+        with measured_backend(
+            engine, run_id, info, telemetry_interval_s=request.telemetry_interval_s, progress=progress
+        ) as backend:
             results = _generate(backend, items, request, progress)
-        failed = sum(r.error is not None for r in results)
-        if results and failed == len(results):
-            first = next(r for r in results if r.error is not None)
-            raise BackendError(
-                f"every generation failed ({len(results)} prompts); first: {first.error_class or 'Error'}: "
-                f"{first.error}. Fix: check that the target answers `gemmawatch targets check {info.name}`"
-            )
+        failed = check_generations(results, info, unit="prompts")
         progress(f"Scoring {len(results)} outputs with {', '.join(c.name for c in checks)}...")
         samples = safety_samples(items, results, checks)
         details = {
@@ -225,17 +183,7 @@ def _execute(
             "chat": request.chat,
         }
         metrics = safety_metrics(samples, details=details, task_version=dataset.sha256[:16])
-        with session_scope(engine) as s:
-            sq.add_samples(s, run_id, samples, text_policy=text_policy)  # scored above, on the clear text
-            mq.add_metrics(s, run_id, metrics)
-            rq.finish_run(s, run_id, status="completed")
-    except BaseException as exc:
-        mark_failed(engine, run_id, exc, progress)
-        raise
-    finally:
-        if backend is not None:
-            backend.close()
-        close_collectors(collectors)
+        store_results(engine, run_id, samples, metrics, text_policy=text_policy)  # scored above, on the clear text
     if failed:
         progress(f"{failed} of {len(results)} generations failed; they are stored with their error and not scored")
     return SafetyOutcome(
