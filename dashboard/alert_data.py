@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import sqlalchemy.exc
 import streamlit as st
 
 from gemmawatch.alerts.catalog import save_rule as store_rule
@@ -27,8 +26,7 @@ from gemmawatch.alerts.durations import DURATION_HINT, parse_duration
 from gemmawatch.alerts.notify import Delivery
 from gemmawatch.dashboard import data
 from gemmawatch.dashboard.data import TTL_S, _guarded, _query
-from gemmawatch.errors import DatabaseError, UserError, one_line
-from gemmawatch.storage import engine as storage_engine
+from gemmawatch.errors import UserError
 from gemmawatch.storage.queries import alert_rules as rule_queries
 from gemmawatch.storage.queries import alerts as alert_queries
 
@@ -106,18 +104,7 @@ def _clear() -> None:
 
 
 def _write(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-    try:
-        with storage_engine.session_scope(data._engine(data.db_url())) as session:
-            result = fn(session, *args, **kwargs)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        orig = getattr(exc, "orig", None) or exc
-        first = str(orig).splitlines()[0] if str(orig) else ""
-        raise DatabaseError(
-            one_line(f"Database error: {type(orig).__name__}: {first}. Fix: check GEMMAWATCH_DB")
-        ) from exc
-    finally:
-        _clear()
-    return result
+    return data.write(fn, *args, clear=_clear, **kwargs)
 
 
 def acknowledge(alert_id: int) -> bool:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from gemmawatch import compare as compare_module
 from gemmawatch.dashboard import load_tables, tables
-from gemmawatch.errors import GemmawatchError, UserError, one_line
+from gemmawatch.errors import DatabaseError, GemmawatchError, UserError, one_line
 from gemmawatch.storage import engine as storage_engine
 from gemmawatch.storage.queries import alerts as alert_queries
 from gemmawatch.storage.queries import load as load_queries
@@ -46,6 +46,7 @@ __all__ = [
     "load_steps",
     "metrics",
     "parity_disagreements",
+    "rate_sample",
     "request_timings",
     "run_saturation",
     "run_summary",
@@ -55,6 +56,7 @@ __all__ = [
     "samples",
     "telemetry",
     "telemetry_summary",
+    "write",
 ]
 
 #: Seconds a query result is reused before the database is asked again.
@@ -119,6 +121,30 @@ def _guarded(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def write(fn: Callable[..., R], *args: Any, clear: Callable[[], None] = lambda: None, **kwargs: Any) -> R:
+    """Run ``fn(session, *args, **kwargs)`` in one transaction, then ``clear`` the caches it makes stale.
+
+    A database failure is raised as one-line :class:`DatabaseError` for the page to show
+    (the caches are cleared either way: a half-known state is re-read, never guessed).
+    """
+    try:
+        with storage_engine.session_scope(_engine(db_url())) as session:
+            return fn(session, *args, **kwargs)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        first = str(orig).splitlines()[0] if str(orig) else ""
+        raise DatabaseError(
+            one_line(f"Database error: {type(orig).__name__}: {first}. Fix: check GEMMAWATCH_DB")
+        ) from exc
+    finally:
+        clear()
+
+
+def rate_sample(sample_id: int, rating: int, comment: str | None = None) -> dict[str, Any]:
+    """Record a user satisfaction rating (1-5) on a sample (``storage.queries.samples.rate_sample``)."""
+    return write(sample_queries.rate_sample, int(sample_id), int(rating), comment, clear=_samples.clear)
+
+
 # --- cached readers (URL first: part of the cache key) -------------------------------------------
 
 
@@ -136,9 +162,9 @@ def _run_summary(url: str, run_id: int) -> dict[str, Any] | None:
 def _metrics(url: str, run_ids: tuple[int, ...]) -> pd.DataFrame:
     frame = pd.DataFrame(_query(url, metric_queries.metrics_for_runs, list(run_ids)))
     if not frame.empty:
-        frame["run_label"] = [tables.run_label({"id": r, "target": t}) for r, t in zip(
-            frame["run_id"], frame["target"], strict=True
-        )]
+        frame["run_label"] = [
+            tables.run_label({"id": r, "target": t}) for r, t in zip(frame["run_id"], frame["target"], strict=True)
+        ]
     return frame
 
 

@@ -16,6 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from gemmawatch.dashboard import charts, data, parity_view, tables, ui
+from gemmawatch.errors import GemmawatchError, one_line
+from gemmawatch.storage.queries.samples import USER_RATING, USER_RATINGS
 
 __all__ = ["render"]
 
@@ -53,9 +55,7 @@ def render() -> None:
 
 def _select_run(runs: pd.DataFrame) -> int:
     ids = [int(i) for i in runs["id"]]
-    labels = {
-        int(r["id"]): f"{tables.run_label(r)} · {r['kind']} · {r['status']}" for r in runs.to_dict("records")
-    }
+    labels = {int(r["id"]): f"{tables.run_label(r)} · {r['kind']} · {r['status']}" for r in runs.to_dict("records")}
     requested = _requested_run()
     if requested is not None and requested not in ids:
         # The raw parameter is not echoed: it is user input from the URL.
@@ -209,6 +209,27 @@ def _sample_detail(frame: pd.DataFrame) -> None:
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 st.text(field)
                 st.code(str(value), language=None, wrap_lines=True)
+        if "id" in frame.columns:
+            _rating_form(int(row["id"]), row.get("scores"))
+
+
+def _rating_form(sample_id: int, scores: object) -> None:
+    """User satisfaction (1-5 and a comment) on the sample shown; ratings are appended, their mean is shown."""
+    stored = scores if isinstance(scores, dict) else {}
+    ratings, mean = stored.get(USER_RATINGS), stored.get(USER_RATING)
+    if isinstance(ratings, list) and ratings and isinstance(mean, int | float):
+        st.caption(f"Rated {len(ratings)} time{'' if len(ratings) == 1 else 's'}, mean {mean:.2f} of 5.")
+        st.dataframe(pd.DataFrame(ratings), hide_index=True)
+    with st.form(f"rate_sample_{sample_id}", clear_on_submit=True):
+        rating = st.select_slider("Your rating of this answer", options=[1, 2, 3, 4, 5], value=3)
+        comment = st.text_area("Comment (optional)", max_chars=2000)
+        if st.form_submit_button("Save rating"):
+            try:
+                data.rate_sample(sample_id, int(rating), comment or None)
+            except GemmawatchError as exc:
+                st.error(one_line(str(exc)))
+            else:
+                st.success(f"Saved: {rating} of 5.")
 
 
 def _latency_chart(run_id: int, task: str | None) -> None:
@@ -228,9 +249,7 @@ def _telemetry_section(run_id: int) -> None:
         return
     intervals = sorted({float(i) for i in summary["interval_s"].dropna()}) if "interval_s" in summary else []
     sources = sorted({str(s) for s in summary["source"]}) if "source" in summary else []
-    st.caption(
-        f"Sampled every {', '.join(f'{i:g}' for i in intervals) or '?'} s by {', '.join(sources) or '?'}."
-    )
+    st.caption(f"Sampled every {', '.join(f'{i:g}' for i in intervals) or '?'} s by {', '.join(sources) or '?'}.")
     st.dataframe(
         summary,
         hide_index=True,

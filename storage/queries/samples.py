@@ -93,8 +93,9 @@ def rate_sample(s: Session, sample_id: int, rating: int, comment: str | None = N
 
     Ratings are appended, never replaced: ``scores["user_ratings"]`` keeps every rating
     with its comment and UTC time (ISO 8601), and ``scores["user_rating"]`` is their
-    mean, so the rating aggregates and compares like any other per-sample score. No
-    schema change is involved: both live in the sample's JSON ``scores``.
+    mean, shown beside the sample's other scores (``gemmawatch compare`` leaves ratings
+    out: they are sparse feedback, not a measurement of every item). No schema change is
+    involved: both live in the sample's JSON ``scores``.
 
     Raises:
         UserError: ``rating`` is not a whole number from 1 to 5, or ``comment`` is not

@@ -181,3 +181,29 @@ def test_compare_needs_two_runs(populated: Populated) -> None:
     assert not at.exception
     assert any("at least two" in i.value for i in at.info)
     assert not at.get("plotly_chart")
+
+
+def test_run_page_records_user_ratings(populated: Populated, sqlite_url: str) -> None:
+    from gemmawatch.storage import get_engine, session_scope
+    from gemmawatch.storage.queries import samples as sample_queries
+
+    run_id = populated.run_ids["gemma-3-270m"]
+    at = _app("pages/run.py", {"run": str(run_id)})
+    at.selectbox(key="sample_detail").set_value(1).run()
+    # Form widgets take effect on submit: set them, then click once.
+    at.select_slider[0].set_value(2)
+    at.text_area[0].input("Answer is off-topic <b>bold?</b>")
+    at.button[0].click().run()
+    assert not at.exception and at.success and "2 of 5" in at.success[0].value
+    at.select_slider[0].set_value(5)
+    at.button[0].click().run()
+    with session_scope(get_engine(sqlite_url)) as s:
+        rows = sample_queries.list_samples(s, run_id, offset=0, limit=SAMPLES_PER_RUN)
+    rated = [r for r in rows if r["scores"].get("user_ratings")]
+    assert len(rated) == 1
+    scores = rated[0]["scores"]
+    assert [e["rating"] for e in scores["user_ratings"]] == [2, 5] and scores["user_rating"] == 3.5
+    assert scores["user_ratings"][0]["comment"] == "Answer is off-topic <b>bold?</b>"
+    # Shown back with the sample on the next rerun (as a table cell: text, not markup).
+    at.run()
+    assert any("Rated 2 times, mean 3.50 of 5." in c.value for c in at.caption)
