@@ -159,30 +159,6 @@ def test_run_page_sample_filters(populated: Populated) -> None:
     assert any("No sample matches" in i.value for i in at.info)
 
 
-def test_compare_defaults_to_latest_run_per_target(populated: Populated) -> None:
-    at = _app("pages/compare.py")
-    ids = sorted(populated.run_ids.values())
-    assert sorted(at.multiselect[0].value) == ids
-    table = next(d.value for d in at.dataframe if any(c.endswith("Δ") for c in d.value.columns))
-    first, second = (f"#{i} {n}" for n, i in sorted(populated.run_ids.items(), key=lambda kv: kv[1]))
-    assert {f"{first} value", f"{first} 95% CI", f"{first} n", f"{second} value", f"{second} Δ"} <= set(table.columns)
-    row = table[(table["task"] == "smoke_gen") & (table["metric"] == "exact_match")].iloc[0]
-    assert row[f"{second} Δ"] == pytest.approx(row[f"{second} value"] - row[f"{first} value"])
-    assert row[f"{first} n"] == 10
-    scores, latency = _figures(at)
-    assert {t["name"] for t in scores["data"]} == {first, second}
-    assert all(t["error_y"]["symmetric"] is False for t in scores["data"] + latency["data"])
-    assert {x for t in latency["data"] for x in t["x"]} == {"latency"}
-
-
-def test_compare_needs_two_runs(populated: Populated) -> None:
-    at = _app("pages/compare.py")
-    at.multiselect[0].set_value([populated.run_ids["gemma-3-270m"]]).run()
-    assert not at.exception
-    assert any("at least two" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
-
-
 def test_run_page_records_user_ratings(populated: Populated, sqlite_url: str) -> None:
     from gemmawatch.storage import get_engine, session_scope
     from gemmawatch.storage.queries import samples as sample_queries
