@@ -3,7 +3,8 @@
 ``streamlit run`` puts this file's folder on ``sys.path``, so every import
 here and in the pages is absolute (``gemmawatch.dashboard...``): a bare
 ``import data`` would work by accident and load a second copy of the module.
-The database comes from ``GEMMAWATCH_DB`` (see ``data.db_url``).
+The database comes from ``GEMMAWATCH_DB`` (see ``data.db_url``); who may see it, from
+``auth`` (loopback, or a password / OIDC login set in ``.streamlit/secrets.toml``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+
+from gemmawatch.dashboard import auth
 
 __all__ = ["PAGES_DIR", "main"]
 
@@ -29,7 +32,11 @@ def main() -> None:
         st.Page(PAGES_DIR / "safety.py", title="Safety", url_path="safety"),
         st.Page(PAGES_DIR / "alerts.py", title="Alerts", url_path="alerts"),
     ]
-    st.navigation(pages).run()
+    # Navigation is declared first, hidden until the session may see it; the gate stops the script
+    # before any page draws (data.db_url gates again, for pages Streamlit runs without this script).
+    page = st.navigation(pages, position="sidebar" if auth.authorized() else "hidden")
+    auth.gate()
+    page.run()
 
 
 if __name__ == "__main__":

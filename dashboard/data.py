@@ -26,7 +26,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from gemmawatch import compare as compare_module
-from gemmawatch.dashboard import load_tables, tables
+from gemmawatch.dashboard import auth, load_tables, tables
 from gemmawatch.errors import DatabaseError, GemmawatchError, UserError, one_line
 from gemmawatch.storage import engine as storage_engine
 from gemmawatch.storage.queries import alerts as alert_queries
@@ -76,7 +76,13 @@ R = TypeVar("R")
 
 
 def db_url() -> str:
-    """The database URL: env ``GEMMAWATCH_DB`` or the per-user SQLite default."""
+    """The database URL: env ``GEMMAWATCH_DB`` or the per-user SQLite default.
+
+    Every reader asks for it first, so it is also where the authentication
+    gate is enforced: a page Streamlit runs without ``app.py`` (its legacy
+    ``pages/`` mode on a server's first deep link) still shows no data.
+    """
+    auth.gate()
     return storage_engine.resolve_url(None)
 
 

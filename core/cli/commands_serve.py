@@ -12,15 +12,34 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 def _check_host(host: str) -> None:
     # The dashboard shows prompts, outputs and alerts: never expose it without authentication.
-    if host not in LOOPBACK:
+    if host in LOOPBACK or host.startswith("127."):
+        return
+    from gemmawatch.dashboard import auth
+
+    try:
+        how = auth.configured()
+    except ValueError as exc:
+        raise UserError(f"Refusing to bind the dashboard to {host}: {exc}. Fix: correct the TOML syntax") from exc
+    if how is None:
         raise UserError(
-            f"Refusing to bind the dashboard to {host}: it has no authentication configured. "
-            "Fix: bind to 127.0.0.1 and reach it through an SSH tunnel or an authenticating reverse proxy"
+            f"Refusing to bind the dashboard to {host} without authentication. Fix: set "
+            "[gemmawatch] password_sha256 or an OIDC [auth] section in .streamlit/secrets.toml "
+            "(see README: Dashboard security), or bind to 127.0.0.1"
         )
+    if how == "oidc":
+        import importlib.util
+
+        if importlib.util.find_spec("authlib") is None:
+            raise UserError(
+                f"Refusing to bind the dashboard to {host}: OIDC login ([auth] in secrets.toml) needs Authlib. "
+                "Fix: pip install 'Authlib>=1.3.2'"
+            )
 
 
 def dashboard(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback only)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind; beyond loopback it needs a login in .streamlit/secrets.toml."
+    ),
     port: int = typer.Option(8501, "--port", min=1, max=65535),
     db: str | None = DbOption,
     open_browser: bool = typer.Option(False, "--open/--no-open", help="Open a browser tab."),
