@@ -28,9 +28,11 @@ def main() -> None:
         st.Page(PAGES_DIR / "overview.py", title="Overview", url_path="overview", default=True),
         st.Page(PAGES_DIR / "run.py", title="Run", url_path="run"),
         st.Page(PAGES_DIR / "compare.py", title="Compare", url_path="compare"),
+        st.Page(PAGES_DIR / "evaluations.py", title="Evaluations", url_path="evaluations"),
         st.Page(PAGES_DIR / "performance.py", title="Performance", url_path="performance"),
         st.Page(PAGES_DIR / "safety.py", title="Safety", url_path="safety"),
         st.Page(PAGES_DIR / "alerts.py", title="Alerts", url_path="alerts"),
+        st.Page(PAGES_DIR / "reports.py", title="Reports", url_path="reports"),
     ]
     # Navigation is declared first, hidden until the session may see it; the gate stops the script
     # before any page draws (data.db_url gates again, for pages Streamlit runs without this script).

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
+import pandas as pd
 import streamlit as st
 
-from gemmawatch.dashboard import data
+from gemmawatch.dashboard import data, exports
 
-__all__ = ["EMPTY_STATE", "RUN_COLUMN_CONFIG", "database_caption", "empty_state"]
+__all__ = ["EMPTY_STATE", "RUN_COLUMN_CONFIG", "database_caption", "empty_state", "export_buttons"]
 
 #: Shown wherever there is nothing to show yet; it says how to get data in.
 EMPTY_STATE = (
@@ -32,3 +35,24 @@ def empty_state() -> None:
 def database_caption() -> None:
     """Name the database the page reads (password masked), so a wrong GEMMAWATCH_DB is obvious."""
     st.caption(f"Database: `{data.database_label()}` · data refreshes every {data.TTL_S} s")
+
+
+def export_buttons(frame: pd.DataFrame, name: str) -> None:
+    """CSV, JSON and Parquet download buttons for a table shown on the page (``exports.to_bytes``).
+
+    ``name`` is the file name stem and part of the widget keys, so it must be unique on the page.
+    The file is built only when a button is clicked, and clicking does not rerun the page.
+    """
+    formats = [f for f in exports.FORMATS if f != "parquet" or exports.parquet_available()]
+    row = st.container(horizontal=True, gap="small")
+    for fmt in formats:
+        row.download_button(
+            fmt.upper(),
+            data=functools.partial(exports.to_bytes, frame, fmt),
+            file_name=exports.file_name(name, fmt),
+            mime=exports.MIME_TYPES[fmt],
+            key=f"export_{name}_{fmt}",
+            help=f"Download this table as {fmt.upper()}",
+            on_click="ignore",
+            icon=":material/download:",
+        )

@@ -22,6 +22,7 @@ from gemmawatch.cli import (
     commands_monitor,
     commands_parity,
     commands_redteam,
+    commands_report,
     commands_runs,
     commands_safety,
     commands_serve,
@@ -60,6 +61,7 @@ app.command("compare")(commands_compare.compare)
 app.command("monitor")(commands_monitor.monitor)
 app.command("safety")(commands_safety.safety_command)
 app.command("redteam")(commands_redteam.redteam_command)
+app.command("report")(commands_report.report_command)
 app.add_typer(commands_targets.app, name="targets")
 app.add_typer(commands_runs.app, name="runs")
 app.add_typer(commands_db.app, name="db")
