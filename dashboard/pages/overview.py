@@ -1,7 +1,9 @@
-"""Overview page: what ran, what is failing, what is firing.
+"""Overview page: is every target up, what is firing, what ran, and where the headline numbers are heading.
 
 Streamlit executes this file as the page script (``__name__ == "__main__"``);
 ``render`` holds the page so tools can import the module without drawing it.
+Every number comes from an SQL aggregate (run counts per status, activity per
+day, each target's last probe), so the page costs the same for 10 runs or 10,000.
 """
 
 from __future__ import annotations
@@ -9,26 +11,38 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from gemmawatch.dashboard import charts, data, tables, ui
+from gemmawatch.dashboard import charts, charts_overview, data, overview_data, tables, ui
 
-__all__ = ["render"]
+__all__ = ["LATEST_RUNS", "MONITOR_HINT", "render"]
 
 ALERT_COLUMNS = ["rule", "severity", "value", "message", "target", "run_id", "fired_at"]
+#: Rows of the latest-runs table (the Run page and `gemmawatch runs list` show the rest).
+LATEST_RUNS = 20
+#: Shown when no target was probed: the command that fills the health table.
+MONITOR_HINT = (
+    "No probe results in the last 24 h. Start canary probes with `gemmawatch monitor --config monitor.yaml` "
+    "(or `--once` from cron)."
+)
+_STATUS = {"up": "🟢 up", "down": "🔴 down", "unknown": "⚪ unknown"}
+_SPARK_CONFIG = {"displayModeBar": False, "staticPlot": False}
 
 
 def render() -> None:
     """Draw the Overview page."""
     st.title("gemmawatch")
     ui.database_caption()
-    runs = data.runs()
+    counts = overview_data.status_counts()
     firing = data.alerts("firing")
+    health = overview_data.target_health()
 
-    _kpis(runs, firing)
-    if runs.empty:
+    _kpis(counts, firing, health)
+    _health_section(health)
+    if not sum(counts.values()):
         ui.empty_state()
         return
 
-    st.subheader("Runs")
+    runs = data.runs(limit=LATEST_RUNS)
+    st.subheader("Latest runs")
     st.caption("Select a row to open the run.")
     selection = st.dataframe(
         runs,
@@ -47,13 +61,61 @@ def render() -> None:
     _latest_scores(runs)
 
 
-def _kpis(runs: pd.DataFrame, firing: pd.DataFrame) -> None:
-    status = runs["status"] if not runs.empty else pd.Series(dtype=str)
-    cols = st.columns(4)
-    cols[0].metric("Runs", len(runs))
-    cols[1].metric("Completed", int((status == "completed").sum()))
-    cols[2].metric("Failed", int(status.isin(["failed", "partial"]).sum()))
+def _kpis(counts: dict[str, int], firing: pd.DataFrame, health: pd.DataFrame) -> None:
+    daily = overview_data.activity()
+    days = daily["day"]
+    probed = health[health["probes"] > 0] if not health.empty else health
+    n_probes = int(probed["probes"].sum()) if not probed.empty else 0
+    uptime = float((probed["uptime"] * probed["probes"]).sum() / n_probes) if n_probes else None
+    uptime_trend = overview_data.probe_trend("probe.up")
+
+    cols = st.columns(5)
+    cols[0].metric("Runs", sum(counts.values()))
+    cols[1].metric("Completed", counts.get("completed", 0))
+    cols[2].metric("Failed", counts.get("failed", 0) + counts.get("partial", 0))
     cols[3].metric("Firing alerts", len(firing), border=not firing.empty)
+    cols[4].metric("Probe uptime (24 h)", f"{uptime:.1%}" if uptime is not None else "-",
+                   help=f"Share of answered canary probes, {n_probes} probes of all targets.")  # fmt: skip
+    # Count trends once anything ran (an empty database draws no charts, only how to fill it).
+    sparks = [] if not sum(counts.values()) else [
+        (0, charts_overview.sparkline(days, daily["runs"], name="runs", bars=True), "runs per day"),
+        (2, charts_overview.sparkline(days, daily["failed"], name="failed", color="#d62728", bars=True),
+         "failed per day"),
+        (3, charts_overview.sparkline(days, daily["alerts"], name="alerts fired", color="#ff7f0e", bars=True),
+         "alerts fired per day"),
+    ]  # fmt: skip
+    if not uptime_trend.empty and n_probes:
+        trend = charts_overview.sparkline(uptime_trend["ts"], uptime_trend["avg"], name="uptime", color="#2ca02c",
+                                          y_format=".1%")  # fmt: skip
+        sparks.append((4, trend, "uptime"))
+    for col, figure, what in sparks:
+        with cols[col]:
+            st.plotly_chart(figure, key=f"overview_spark_{col}", config=_SPARK_CONFIG)
+            st.caption(f"{what}, last {overview_data.TREND_DAYS} days")
+
+
+def _health_section(health: pd.DataFrame) -> None:
+    st.subheader("Target health")
+    probed = health[health["probes"] > 0] if not health.empty else health
+    if probed.empty:
+        st.info(MONITOR_HINT)
+        if health.empty:
+            return
+    shown = health.assign(status=health["status"].map(_STATUS))
+    st.dataframe(
+        shown,
+        hide_index=True,
+        column_config={
+            "last probe": st.column_config.DatetimeColumn("last probe (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "uptime": st.column_config.NumberColumn("uptime (24 h)", format="percent"),
+            "last E2E (s)": st.column_config.NumberColumn("last E2E (s)", format="%.3f"),
+        },
+        key="overview_health",
+    )
+    st.caption(
+        "Status from each target's last canary probe; unknown when none came in the last three probe intervals "
+        "(at least 2 min)."
+    )
 
 
 def _selected_rows(selection: object) -> list[int]:

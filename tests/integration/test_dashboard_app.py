@@ -50,16 +50,23 @@ def populated(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Populated:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_empty_database_shows_how_to_fill_it(empty_db: str, page: str) -> None:
+    from gemmawatch.dashboard.pages.overview import MONITOR_HINT
+
     at = _app(page)
-    assert [i.value for i in at.info] == [EMPTY_STATE]
+    # The Overview also says how to get probe results for its health table.
+    assert [i.value for i in at.info if i.value != MONITOR_HINT] == [EMPTY_STATE]
     assert "gemmawatch demo --no-dashboard" in EMPTY_STATE
     assert not at.get("plotly_chart")
     assert not at.error
 
 
 def test_empty_overview_kpis_are_zero(empty_db: str) -> None:
+    from gemmawatch.dashboard.pages.overview import MONITOR_HINT
+
     at = _app()
-    assert _metrics(at) == {"Runs": "0", "Completed": "0", "Failed": "0", "Firing alerts": "0"}
+    assert _metrics(at) == {"Runs": "0", "Completed": "0", "Failed": "0", "Firing alerts": "0",
+                            "Probe uptime (24 h)": "-"}  # fmt: skip
+    assert [i.value for i in at.info] == [MONITOR_HINT, EMPTY_STATE]
 
 
 def test_bad_database_url_is_one_error_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,13 +80,17 @@ def test_bad_database_url_is_one_error_line_not_a_traceback(monkeypatch: pytest.
 
 def test_overview_populated(populated: Populated) -> None:
     at = _app()
-    assert _metrics(at) == {"Runs": "2", "Completed": "2", "Failed": "0", "Firing alerts": "1"}
-    runs, alerts = at.dataframe[0].value, at.dataframe[1].value
+    assert _metrics(at) == {"Runs": "2", "Completed": "2", "Failed": "0", "Firing alerts": "1",
+                            "Probe uptime (24 h)": "-"}  # fmt: skip
+    health, runs, alerts = (d.value for d in at.dataframe)
+    assert set(health["status"]) == {"⚪ unknown"}  # stored targets that no probe reached
     assert sorted(runs["id"]) == sorted(populated.run_ids.values())
     assert set(runs["target"]) == {"gemma-3-270m", "gemma-3-270m-bf16"}
     assert alerts["rule"].tolist() == ["max_response_time"]
     assert alerts["value"].tolist() == [pytest.approx(1.65)]
-    (figure,) = _figures(at)
+    *sparklines, figure = _figures(at)
+    assert len(sparklines) == 3  # runs, failed and alerts fired per day (no probes: no uptime trend)
+    assert [sum(t["y"]) for f in sparklines for t in f["data"]] == [2, 0, 1]
     bars = [t for t in figure["data"] if t["type"] == "bar"]
     # Latest run of both targets, quality tasks only (latency is on the Run page).
     assert {t["name"] for t in bars} == {f"#{i} {n}" for n, i in populated.run_ids.items()}
@@ -183,3 +194,22 @@ def test_run_page_records_user_ratings(populated: Populated, sqlite_url: str) ->
     # Shown back with the sample on the next rerun (as a table cell: text, not markup).
     at.run()
     assert any("Rated 2 times, mean 3.50 of 5." in c.value for c in at.caption)
+
+
+def test_overview_target_health_from_probes(populated: Populated, sqlite_url: str) -> None:
+    from telemetry_fixtures import PROBE_TARGETS, PROBES, add_probes
+
+    up = add_probes(sqlite_url)
+    at = _app()
+    health = at.dataframe[0].value
+    status = dict(zip(health["target"], health["status"], strict=True))
+    assert status == {"gemma-canary": "🔴 down", "gemma-prod": "🟢 up",
+                      "gemma-3-270m": "⚪ unknown", "gemma-3-270m-bf16": "⚪ unknown"}  # fmt: skip
+    assert health["target"].iloc[0] == "gemma-canary"  # down first
+    down = health[health["target"] == "gemma-canary"].iloc[0]
+    assert down["error"] == "timeout" and down["probes"] == PROBES
+    assert down["uptime"] == pytest.approx(PROBE_TARGETS["gemma-canary"] / PROBES)
+    assert down["age"].endswith("s ago") and up["gemma-prod"]
+    answered = 2 * PROBES - (PROBES - PROBE_TARGETS["gemma-canary"])
+    assert _metrics(at)["Probe uptime (24 h)"] == f"{answered / (2 * PROBES):.1%}"
+    assert len(_figures(at)) == 5  # 4 sparklines (uptime included) + scores
