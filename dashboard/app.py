@@ -30,8 +30,10 @@ def main() -> None:
         st.Page(PAGES_DIR / "compare.py", title="Compare", url_path="compare"),
         st.Page(PAGES_DIR / "evaluations.py", title="Evaluations", url_path="evaluations"),
         st.Page(PAGES_DIR / "performance.py", title="Performance", url_path="performance"),
+        st.Page(PAGES_DIR / "telemetry.py", title="Telemetry", url_path="telemetry"),
         st.Page(PAGES_DIR / "safety.py", title="Safety", url_path="safety"),
         st.Page(PAGES_DIR / "alerts.py", title="Alerts", url_path="alerts"),
+        st.Page(PAGES_DIR / "catalog.py", title="Gemma catalog", url_path="catalog"),
         st.Page(PAGES_DIR / "reports.py", title="Reports", url_path="reports"),
     ]
     # Navigation is declared first, hidden until the session may see it; the gate stops the script
