@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from gemmawatch.dashboard import data, eval_data, eval_tables, tables, ui
+from gemmawatch.dashboard import charts_eval, data, eval_data, eval_tables, tables, ui
 
 __all__ = ["DIFF_PAGE_SIZE", "NEED_TWO", "NO_SAMPLES", "PAGE_SIZE", "render"]
 
@@ -192,6 +192,7 @@ def _diff_section(runs: pd.DataFrame, labels: dict[int, str], run_id: int) -> No
     metric_cols = st.columns(max(1, len(counts)))
     for column, (change, count) in zip(metric_cols, counts.items(), strict=False):
         column.metric(change, count)
+    st.plotly_chart(charts_eval.change_bars(counts), key="eval_diff_chart")
     shown_changes = st.multiselect(
         "Changes", list(eval_tables.CHANGES), default=[c for c in FLIPPED if c in counts], key="eval_diff_changes"
     )

@@ -97,12 +97,17 @@ def test_every_page_renders_charts_without_exceptions(server: tuple[str, Populat
     pages = [
         ("overview", "/", 1, "Firing alerts"),
         ("run", f"/run?run={run_id}", 4, f"Run #{run_id} · gemma-3-270m"),
-        ("compare", "/compare", 2, "Metrics side by side"),
+        # Grouped bars (scores, latency) and the accuracy-vs-latency Pareto scatter.
+        ("compare", "/compare", 3, "Accuracy vs cost"),
+        # The newest safety run's samples and its per-item diff against the older one (bars of changes).
+        ("evaluations", "/evaluations", 1, "Which items flipped between two runs"),
+        ("catalog", "/catalog", 1, "Family matrix and selection guide"),
         # Throughput-latency curve and the TTFT / E2E distributions.
         ("performance", "/performance", 3, "Throughput vs latency"),
         # Safety rates per category and red-team pass rates; the first alert's value history.
         ("safety", "/safety", 2, "Regression between two safety runs"),
         ("alerts", "/alerts", 1, "Test a notification receiver"),
+        ("reports", "/reports", 1, "Executive summary"),
     ]
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:

@@ -56,3 +56,13 @@ def test_samples_frame_scores_as_json_text() -> None:
                                         "latency_s": 0.5, "extra": 1}])  # fmt: skip
     assert "extra" not in frame.columns and json.loads(frame["scores"].iloc[0]) == {"a": 0, "b": 1}
     assert list(eval_tables.samples_frame([]).columns) == eval_tables.SAMPLE_COLUMNS
+
+
+def test_change_bars() -> None:
+    from gemmawatch.dashboard import charts_eval
+
+    fig = charts_eval.change_bars({"right → wrong": 3, "unchanged": 5}).to_dict()
+    (bar,) = fig["data"]
+    assert list(bar["y"]) == ["right → wrong", "unchanged"] and list(bar["x"]) == [3, 5]
+    assert list(bar["marker"]["color"]) == ["#d62728", "#7f7f7f"]
+    assert charts_eval.change_bars({}).layout.annotations  # "No data"
