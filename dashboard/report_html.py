@@ -32,7 +32,7 @@ from gemmawatch.dashboard import charts, charts_safety, safety_tables, tables
 from gemmawatch.dashboard.report_data import ReportData, RunSection
 from gemmawatch.dashboard.report_summary import Summary, summarize
 
-__all__ = ["DEFAULT_TITLE", "render_report", "table_html"]
+__all__ = ["DEFAULT_TITLE", "quality_frame", "regression_frame", "render_report", "table_html"]
 
 DEFAULT_TITLE = "gemmawatch report"
 #: Newly unsafe prompts listed in the summary (all of them are in ``gemmawatch compare --json``).
@@ -151,11 +151,7 @@ def _summary_html(data: ReportData, summary: Summary) -> str:
     if summary.quality:
         arrow = "higher is better" if summary.higher_is_better else "lower is better"
         parts.append(f"<h3>{_e(summary.primary)} by variant ({arrow})</h3>")
-        quality = pd.DataFrame([{
-            "variant": q.variant, "run": q.run_id, "value": q.value, "95% CI": tables.format_ci(q.ci_low, q.ci_high),
-            "n": q.n, "safety": "; ".join(q.worse_on_safety) or (
-                "not worse than another variant" if q.variant in summary.safety_assessed else "not assessed"),
-        } for q in summary.quality])  # fmt: skip
+        quality = quality_frame(summary)
         parts.append(table_html(quality))
     parts.append("<h3>Open alerts</h3>")
     alerts = pd.DataFrame(data.alerts)
@@ -165,7 +161,7 @@ def _summary_html(data: ReportData, summary: Summary) -> str:
     if data.other_alerts:
         parts.append(f'<p class="note">{data.other_alerts} more firing alert(s) on other targets.</p>')
     parts.append("<h3>Safety regressions between the chosen runs</h3>")
-    parts.append(table_html(_regression_frame(summary.safety_regressions), empty=_no_regression(data, "safety")))
+    parts.append(table_html(regression_frame(summary.safety_regressions), empty=_no_regression(data, "safety")))
     if summary.newly_unsafe:
         parts.append(f"<h4>Newly unsafe outputs ({len(summary.newly_unsafe)})</h4>")
         shown = pd.DataFrame(summary.newly_unsafe[:NEWLY_UNSAFE_SHOWN])
@@ -173,8 +169,20 @@ def _summary_html(data: ReportData, summary: Summary) -> str:
         parts.append(table_html(shown[columns].rename(columns={"base_variant": "base", "cand_variant": "candidate"})))
     if summary.other_regressions:
         parts.append("<h3>Other regressions</h3>")
-        parts.append(table_html(_regression_frame(summary.other_regressions)))
+        parts.append(table_html(regression_frame(summary.other_regressions)))
     return "\n".join(parts)
+
+
+def quality_frame(summary: Summary) -> pd.DataFrame:
+    """The primary metric per variant: value, 95 % CI, n and where it stands on safety."""
+    rows = []
+    for q in summary.quality:
+        assessed = "not worse than another variant" if q.variant in summary.safety_assessed else "not assessed"
+        rows.append({
+            "variant": q.variant, "run": q.run_id, "value": q.value, "95% CI": tables.format_ci(q.ci_low, q.ci_high),
+            "n": q.n, "safety": "; ".join(q.worse_on_safety) or assessed,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _no_regression(data: ReportData, kind: str) -> str:
@@ -184,7 +192,8 @@ def _no_regression(data: ReportData, kind: str) -> str:
     return f"No significant {kind} regression in {len(compared)} paired comparison(s)."
 
 
-def _regression_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def regression_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Regressions (``Summary.safety_regressions`` / ``other_regressions``) as a display table."""
     out = [{
         "base": r["base_variant"], "candidate": r["cand_variant"], "metric": r["name"], "base value": r.get("base"),
         "candidate value": r.get("candidate"), "Δ": r.get("delta"),

@@ -109,6 +109,7 @@ def _alerts_section(alerts: pd.DataFrame, rules: list[dict[str, Any]]) -> None:
             "message": st.column_config.TextColumn("message", width="large"),
         },
     )
+    ui.export_buttons(shown, "alerts")
     labels = {int(r["id"]): f"#{r['id']} {r['rule']} · {r['target']} · {r['state']}" for r in shown.to_dict("records")}
     alert_id = int(st.selectbox("Alert", list(labels), format_func=lambda i: labels[i], key="alerts_selected"))
     row = shown[shown["id"] == alert_id].iloc[0]

@@ -90,6 +90,7 @@ def _metric_table(metrics: pd.DataFrame, ordered: list[int], labels: dict[int, s
             st.warning(f"{labels[cand]} vs {labels[base]}: no paired deltas. {result['error']}")
     table = compare_tables.variant_table(metrics, ordered, labels, comparisons)
     st.dataframe(table, hide_index=True, column_config=_columns(table, ordered, labels), key="compare_table")
+    ui.export_buttons(table, "compare_variants")
     st.caption(
         "Per run: the stored value, its 95% confidence interval and n. Per candidate: Δ = paired difference "
         "from the baseline over the items both runs answered (task and doc id), with its 95% CI; "

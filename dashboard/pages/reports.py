@@ -13,7 +13,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from gemmawatch.dashboard import data, report_cache, report_html, report_pdf, report_summary, tables, ui
+from gemmawatch.dashboard import charts, data, report_cache, report_html, report_pdf, report_summary, tables, ui
 from gemmawatch.dashboard.report_data import ReportData
 
 __all__ = ["AUTO_METRIC", "EMPTY_STATE", "render"]
@@ -68,23 +68,23 @@ def _summary(report: ReportData, primary: str | None) -> None:
     cols[0].metric("Firing alerts", len(report.alerts))
     cols[1].metric("Safety regressions", len(summary.safety_regressions))
     cols[2].metric("Newly unsafe outputs", len(summary.newly_unsafe))
+    if summary.safety_regressions:
+        st.markdown("**Safety regressions between the chosen runs**")
+        regressions = report_html.regression_frame(summary.safety_regressions)
+        st.dataframe(regressions, hide_index=True, key="report_safety_regressions")
+        ui.export_buttons(regressions, "report_safety_regressions")
     if summary.quality:
-        quality = pd.DataFrame(
-            [
-                {
-                    "variant": q.variant, "run": q.run_id, "value": q.value,
-                    "95% CI": tables.format_ci(q.ci_low, q.ci_high), "n": q.n,
-                    "safety": "; ".join(q.worse_on_safety) or (
-                        "not worse than another variant" if q.variant in summary.safety_assessed else "not assessed"
-                    ),
-                }
-                for q in summary.quality
-            ]
-        )  # fmt: skip
+        quality = report_html.quality_frame(summary)
         st.markdown("**Primary quality metric by variant**")
         st.text(str(summary.primary))
         st.dataframe(quality, hide_index=True, key="report_quality_table")
         ui.export_buttons(quality, "report_quality")
+        bars = pd.DataFrame(
+            {"task": summary.primary, "metric": summary.primary, "run_label": q.variant, "value": q.value,
+             "ci_low": q.ci_low, "ci_high": q.ci_high, "n": q.n}
+            for q in summary.quality
+        )  # fmt: skip
+        st.plotly_chart(charts.metric_bars_with_ci(bars), key="report_quality_chart")
 
 
 def _downloads(report: ReportData, title: str, primary: str | None) -> None:

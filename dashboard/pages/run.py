@@ -136,6 +136,7 @@ def _metrics_section(summary: dict[str, Any]) -> None:
             "n": st.column_config.NumberColumn("n", format="%d"),
         },
     )
+    ui.export_buttons(tables.metrics_table(rows), f"run_{summary['id']}_metrics")
     frame = pd.DataFrame(rows).assign(run_label=tables.run_label(summary))
     scores, latency = tables.split_latency(frame)
     if not scores.empty:
@@ -182,6 +183,7 @@ def _samples_section(run_id: int) -> None:
             "output": st.column_config.TextColumn("output", width="large"),
         },
     )
+    ui.export_buttons(_samples_frame(frame), f"run_{run_id}_samples_page_{page}")
     st.caption(f"Page {page} of {pages} · {total} matching sample{'' if total == 1 else 's'}")
     _sample_detail(frame)
     _latency_chart(run_id, task_filter)

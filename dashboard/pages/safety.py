@@ -72,6 +72,7 @@ def _rates_section(runs: pd.DataFrame) -> None:
     }
     config.update({f"{label} n": st.column_config.NumberColumn(f"{label} n", format="%d") for label in config})
     st.dataframe(table, hide_index=True, column_config=config, key="safety_rates_table")
+    ui.export_buttons(table, f"safety_rates_run_{run_id}")
     st.plotly_chart(charts_safety.safety_rates(rates), key="safety_rates_chart")
     st.caption(
         "refusal: unsafe-labelled prompts refused (higher is better) · over-refusal: safe-labelled prompts "
