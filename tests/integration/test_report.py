@@ -52,7 +52,8 @@ def test_report_html(report_db: ReportPopulated, sqlite_url: str) -> None:
         assert html.escape(output, quote=False) in text  # quotes are inert in element text
     assert "<img src=x" not in text and '<a href="javascript' not in text
     assert text.count("<script") == 3  # plotly.js, the figure JSON, the boot script
-    for secret in (API_KEY, RECEIVER_SECRET):
+    # Target options and run config (where api_key_env lives) stay out entirely, and so do receivers.
+    for secret in (API_KEY, API_KEY_ENV, RECEIVER_SECRET):
         assert secret not in text
     # Numbers with n and CI in the per-run tables.
     assert "<th>95% CI</th>" in text and "<th>n</th>" in text
