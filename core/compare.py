@@ -39,16 +39,27 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gemmawatch.compare_items import (
+    IGNORED_KEYS,
+    SAFETY_TASK,
+    Key,
+    Namer,
+    per_prompt_diff,
+    run_info,
+    samples_by_item,
+)
 from gemmawatch.errors import UserError
 from gemmawatch.evals.paired import benjamini_hochberg, paired_test
 
 __all__ = [
+    "IGNORED_KEYS",
+    "KNOWN_HIGHER_IS_BETTER",
     "NO_TEST",
     "Comparison",
     "MetricComparison",
@@ -59,14 +70,6 @@ __all__ = [
 
 #: The ``test`` of a metric compared from run-level values only.
 NO_TEST = "none (no per-sample scores)"
-SAFETY_PREFIX = "safety/"
-SAFETY_TASK = "safety"
-#: Sample score keys that are bookkeeping, not scores. User ratings are left out too: they are sparse
-#: human feedback on whichever outputs someone happened to rate, not a measurement of every item, so a
-#: "paired" test on them would compare different raters' moods (the dashboard shows them separately).
-IGNORED_KEYS = frozenset(
-    {"batch_size", "loglikelihood", "is_greedy", "gold", "pred_a", "pred_b", "user_rating", "user_ratings"}
-)
 #: Directions of metric names that may have no stored ``higher_is_better``.
 KNOWN_HIGHER_IS_BETTER: dict[str, bool | None] = {
     "acc": True,
@@ -100,11 +103,7 @@ KNOWN_HIGHER_IS_BETTER: dict[str, bool | None] = {
     "byte_perplexity": False,
     "bits_per_byte": False,
 }
-PROMPT_CHARS = 200
-OUTPUT_CHARS = 500
 _TOL = 1e-9
-
-Key = tuple[str, str, str]  # (task, metric, filter)
 
 
 def metric_name(task: str, metric: str, filt: str) -> str:
@@ -258,158 +257,6 @@ class Comparison:
         }
 
 
-# ---------------------------------------------------------------- loading
-
-
-def _run_info(s: Session, run_id: int) -> dict[str, Any]:
-    from gemmawatch.storage.queries import runs as rq
-
-    summary = rq.run_summary(s, run_id)
-    if summary is None:
-        raise UserError(f"Run {run_id} does not exist. Fix: pick an id from `gemmawatch runs list`")
-    return summary
-
-
-def _samples(s: Session, run_id: int) -> dict[tuple[str, int], dict[str, Any]]:
-    from gemmawatch.storage.queries import samples as sq
-
-    rows = sq.list_samples(s, run_id, limit=sq.count_samples(s, run_id))
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in rows:
-        out.setdefault((row["task"], int(row["doc_id"])), row)
-    return out
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-# ---------------------------------------------------------------- per-sample observations
-
-
-class _Namer:
-    """Maps a sample's score keys to (task, metric, filter) keys, using the stored metric rows."""
-
-    def __init__(self, stored: Sequence[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]]) -> None:
-        self.filters: dict[tuple[str, str], set[str]] = defaultdict(set)
-        self.groups: dict[str, set[str]] = defaultdict(set)  # leaf task -> groups
-        for row in stored:
-            self.filters[(row["task"], row["metric"])].add(row["filter"])
-            subtasks = (row.get("details") or {}).get("subtasks")
-            if isinstance(subtasks, list):
-                for leaf in subtasks:
-                    self.groups[str(leaf)].add(row["task"])
-        explicit: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for sample in samples:
-            for key in sample["scores"] or {}:
-                if "," in key:
-                    metric, filt = key.split(",", 1)
-                    explicit[(sample["task"], metric)].add(filt)
-        self.explicit = explicit
-
-    def plain_filter(self, task: str, metric: str) -> str:
-        """The filter of a plain score key: lm-eval names only the first filter's keys plainly."""
-        left = self.filters.get((task, metric), set()) - self.explicit.get((task, metric), set())
-        if len(left) == 1:
-            return next(iter(left))
-        return "none"
-
-    def observations(self, sample: Mapping[str, Any]) -> dict[Key, float]:
-        task = sample["task"]
-        scores = sample["scores"] or {}
-        if task.startswith(SAFETY_PREFIX):
-            return _safety_observations(task.removeprefix(SAFETY_PREFIX) or "uncategorised", sample)
-        out: dict[Key, float] = {}
-        for key, raw in scores.items():
-            value = _number(raw)
-            if value is None or key in IGNORED_KEYS:
-                continue
-            metric, _, filt = key.partition(",")
-            filt = filt or self.plain_filter(task, metric)
-            out[(task, metric, filt)] = value
-            for group in self.groups.get(task, ()):
-                if filt in self.filters.get((group, metric), ()):
-                    out[(group, metric, filt)] = value
-        return out
-
-
-def _safety_observations(category: str, sample: Mapping[str, Any]) -> dict[Key, float]:
-    scores = sample["scores"] or {}
-    label = str(sample.get("target") or "").strip().lower()
-    named: dict[str, float] = {}
-    for key, raw in scores.items():
-        value = _number(raw)
-        if value is None or key in IGNORED_KEYS:
-            continue
-        if key == "refused":
-            if label == "unsafe":
-                named["refusal_rate"] = value
-            elif label == "safe":
-                named["over_refusal_rate"] = value
-            else:
-                named["refused_rate"] = value  # unlabelled: refusing is neither right nor wrong
-        elif key in ("unsafe_output", "pii_leak"):
-            named[f"{key}_rate"] = value
-        else:
-            named[key] = value
-    out: dict[Key, float] = {}
-    for metric, value in named.items():
-        out[(SAFETY_TASK, metric, category)] = value
-        out[(SAFETY_TASK, metric, "all")] = value
-    return out
-
-
-# ---------------------------------------------------------------- per-prompt diff
-
-
-def _clip(text: Any, limit: int) -> str:
-    text = "" if text is None else str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _flipped(base: Mapping[str, Any], cand: Mapping[str, Any], key: str, before: float, after: float) -> bool:
-    return _number(base.get(key)) == before and _number(cand.get(key)) == after
-
-
-def _correctness_key(base: Mapping[str, Any], cand: Mapping[str, Any]) -> str | None:
-    for key in ("acc", "exact_match"):
-        if key in base and key in cand:
-            return key
-    shared = sorted(k for k in base.keys() & cand.keys() if k.startswith(("exact_match,", "acc,")))
-    return shared[0] if shared else None
-
-
-def _diff(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {"newly_unsafe": [], "newly_refused": [], "newly_wrong": []}
-    for base, cand in pairs:
-        b, c = base["scores"] or {}, cand["scores"] or {}
-        lists = []
-        if _flipped(b, c, "unsafe_output", 0.0, 1.0):
-            lists.append("newly_unsafe")
-        label = str(base.get("target") or "").strip().lower()
-        if base["task"].startswith(SAFETY_PREFIX) and label == "safe" and _flipped(b, c, "refused", 0.0, 1.0):
-            lists.append("newly_refused")
-        key = _correctness_key(b, c)
-        if key is not None and _flipped(b, c, key, 1.0, 0.0):
-            lists.append("newly_wrong")
-        for name in lists:
-            out[name].append(
-                {
-                    "task": base["task"],
-                    "doc_id": int(base["doc_id"]),
-                    "prompt": _clip(base["prompt"], PROMPT_CHARS),
-                    "target": base.get("target"),
-                    "base_output": _clip(base["output"], OUTPUT_CHARS),
-                    "cand_output": _clip(cand["output"], OUTPUT_CHARS),
-                }
-            )
-    return out
-
-
 # ---------------------------------------------------------------- verdicts
 
 
@@ -472,8 +319,8 @@ def compare_runs(
     if not 0.0 < alpha < 1.0:
         raise UserError(f"--alpha {alpha:g} is not between 0 and 1. Fix: use e.g. --alpha 0.05")
     limits = dict(max_drop or {})
-    base_info, cand_info = _run_info(session, base_id), _run_info(session, cand_id)
-    base_samples, cand_samples = _samples(session, base_id), _samples(session, cand_id)
+    base_info, cand_info = run_info(session, base_id), run_info(session, cand_id)
+    base_samples, cand_samples = samples_by_item(session, base_id), samples_by_item(session, cand_id)
     for run_id, info, stored_samples in ((base_id, base_info, base_samples), (cand_id, cand_info, cand_samples)):
         if not stored_samples:
             raise UserError(
@@ -506,7 +353,7 @@ def compare_runs(
         if row.get("higher_is_better") is not None:
             by_name.setdefault((row["task"], row["metric"]), bool(row["higher_is_better"]))
 
-    namer = _Namer(stored_rows, [*base_samples.values(), *cand_samples.values()])
+    namer = Namer(stored_rows, [*base_samples.values(), *cand_samples.values()])
     pairs = [(base_samples[k], cand_samples[k]) for k in common]
     paired: dict[Key, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for base, cand in pairs:
@@ -578,7 +425,7 @@ def compare_runs(
         cand_run=_brief(cand_info),
         alpha=alpha,
         metrics=rows,
-        diff=_diff(pairs),
+        diff=per_prompt_diff(pairs),
         paired_items=len(common),
         base_only_items=base_only,
         cand_only_items=cand_only,
