@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from gemmawatch.dashboard.compare_tables import significance_mark
 from gemmawatch.dashboard.tables import format_ci
 
 __all__ = [
@@ -119,13 +120,6 @@ def verdict(row: Mapping[str, Any]) -> str:
     return "significant"
 
 
-def _sig_mark(p_adjusted: object, alpha: float) -> str:
-    # Stars by the BH-adjusted p-value, as in most papers: * < alpha, ** < alpha/5, *** < alpha/50.
-    if not isinstance(p_adjusted, int | float) or math.isnan(p_adjusted):
-        return ""
-    return "***" if p_adjusted < alpha / 50 else "**" if p_adjusted < alpha / 5 else "*" if p_adjusted < alpha else ""
-
-
 def _changed(delta: object) -> bool:
     return isinstance(delta, int | float) and not math.isnan(delta) and abs(delta) > 1e-12
 
@@ -154,7 +148,7 @@ def comparison_frame(comparison: Mapping[str, Any], *, all_rows: bool = False) -
                 "test": m.get("test"),
                 "p": m.get("p_value"),
                 "p adj": m.get("p_adjusted"),
-                "sig.": _sig_mark(m.get("p_adjusted"), alpha),
+                "sig.": significance_mark(m.get("p_adjusted"), alpha),
                 "verdict": verdict(m),
             }
         )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from gemmawatch.storage.models import Sample
 from gemmawatch.storage.queries._rows import table_of
-from gemmawatch.storage.queries.samples import _conditions
+from gemmawatch.storage.queries.samples import search_conditions
 
 __all__ = [
     "MAX_PAIRS",
@@ -65,7 +65,7 @@ def _filters(
 ) -> list[ColumnElement[bool]]:
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
-    conditions = _conditions(run_id, task, search)
+    conditions = search_conditions(run_id, task, search)
     if outcome == "errors":
         conditions.append(Sample.error.is_not(None))
     elif outcome in ("at_least", "below") and score_key:

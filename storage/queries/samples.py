@@ -68,7 +68,7 @@ def list_samples(
     table = table_of(Sample)
     query = (
         select(table)
-        .where(*_conditions(run_id, task, search))
+        .where(*search_conditions(run_id, task, search))
         .order_by(table.c.task, table.c.doc_id, table.c.id)
         .offset(max(offset, 0))
         .limit(max(limit, 0))
@@ -78,7 +78,7 @@ def list_samples(
 
 def count_samples(s: Session, run_id: int, task: str | None = None, search: str | None = None) -> int:
     """How many samples :func:`list_samples` would page through."""
-    query = select(func.count()).select_from(table_of(Sample)).where(*_conditions(run_id, task, search))
+    query = select(func.count()).select_from(table_of(Sample)).where(*search_conditions(run_id, task, search))
     return int(s.scalar(query) or 0)
 
 
@@ -126,7 +126,8 @@ def rate_sample(s: Session, sample_id: int, rating: int, comment: str | None = N
     return scores
 
 
-def _conditions(run_id: int, task: str | None, search: str | None) -> list[ColumnElement[bool]]:
+def search_conditions(run_id: int, task: str | None, search: str | None) -> list[ColumnElement[bool]]:
+    """WHERE conditions for a run's samples, optionally of one task and containing ``search`` in prompt or output."""
     conditions: list[ColumnElement[bool]] = [Sample.run_id == run_id]
     if task is not None:
         conditions.append(Sample.task == task)
