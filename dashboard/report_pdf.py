@@ -68,7 +68,7 @@ def print_pdf(html: str, *, chromium: str | None = None, timeout_s: float = 90.0
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
         raise MissingDependencyError(
-            "--pdf needs Playwright. Fix: pip install playwright (it drives the system Chromium; "
+            "--pdf needs Playwright. Fix: pip install 'gemmawatch[pdf]' (Playwright; it drives the system Chromium; "
             "no browser download needed), or open the HTML report and print it"
         ) from exc
     browser_path = chromium or find_chromium()

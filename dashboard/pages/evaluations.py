@@ -128,6 +128,7 @@ def _samples_section(run_id: int, tasks: list[str]) -> None:
         },
         key="eval_samples_table",
     )
+    ui.export_buttons(frame, "evaluation_samples")
     st.caption(f"Page {page} of {pages} · {total} matching sample{'' if total == 1 else 's'}")
     with st.expander("Inspect one sample (full text)"):
         index = int(
@@ -223,6 +224,7 @@ def _diff_section(runs: pd.DataFrame, labels: dict[int, str], run_id: int) -> No
         },
         key="eval_diff_table",
     )
+    ui.export_buttons(shown, "flipped_items")
 
 
 if __name__ == "__main__":
