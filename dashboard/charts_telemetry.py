@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -35,10 +35,13 @@ def _band_traces(frame: pd.DataFrame, name: str, *, showlegend: bool) -> list[go
     return traces
 
 
-def series_figure(frame: pd.DataFrame, *, metric: str, unit: str) -> go.Figure:
+def series_figure(
+    frame: pd.DataFrame, *, metric: str, unit: str, x_range: tuple[datetime, datetime] | None = None
+) -> go.Figure:
     """One metric's points (``telemetry_series`` rows): mean line, min-max band when points are buckets.
 
-    The title names the resolution the points were read at (``raw``, ``1m``, ``1h``, ``1d``).
+    The title names the resolution the points were read at (``raw``, ``1m``, ``1h``, ``1d``);
+    ``x_range`` pins the time axis (so charts of one range line up).
     """
     fig = go.Figure(_band_traces(frame, metric, showlegend=False) if not frame.empty else [])
     resolution = ", ".join(sorted(set(frame["resolution"]))) if not frame.empty else "no data"
@@ -47,6 +50,8 @@ def series_figure(frame: pd.DataFrame, *, metric: str, unit: str) -> go.Figure:
         height=SERIES_HEIGHT, margin={"l": 40, "r": 10, "t": 36, "b": 28}, showlegend=False,
         yaxis={"rangemode": "tozero" if unit in ("%", "MB", "W") else "normal"},
     )  # fmt: skip
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
     return fig
 
 

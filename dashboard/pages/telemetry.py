@@ -101,7 +101,9 @@ def _live_charts(chosen: dict[str, list[str]], units: dict[str, str], span: time
             frame = telemetry_data.series(metric, start, end, host=host)
             with cols[i % 2]:
                 st.plotly_chart(
-                    charts_telemetry.series_figure(frame, metric=metric, unit=units.get(metric, "")),
+                    charts_telemetry.series_figure(
+                        frame, metric=metric, unit=units.get(metric, ""), x_range=(start, end)
+                    ),
                     key=f"telemetry_live_{metric}",
                 )
     st.caption(

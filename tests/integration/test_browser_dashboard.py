@@ -107,6 +107,8 @@ def test_every_page_renders_charts_without_exceptions(server: tuple[str, Populat
         # Safety rates per category and red-team pass rates; the first alert's value history.
         ("safety", "/safety", 2, "Regression between two safety runs"),
         ("alerts", "/alerts", 1, "Test a notification receiver"),
+        # A live host chart (the fixture's run telemetry is minutes old) and the latest run's timeline.
+        ("telemetry", "/telemetry", 2, "Run timeline"),
         ("reports", "/reports", 1, "Executive summary"),
     ]
     SCREENSHOTS.mkdir(exist_ok=True)
