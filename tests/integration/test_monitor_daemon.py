@@ -148,9 +148,12 @@ def test_target_outage_backs_off_records_failures_and_recovers(sqlite_url: str) 
     def stop_after_recovery(monitor: Monitor) -> None:
         def script() -> None:
             start = time.monotonic()
-            resolved = lambda: any(t["state"] == "resolved" for t in monitor.summary.alert_transitions)  # noqa: E731
+            def recovered() -> bool:
+                resolved = any(t["state"] == "resolved" for t in monitor.summary.alert_transitions)
+                return resolved and time.monotonic() - start >= 4.0
+
             try:
-                wait_for(lambda: resolved() and time.monotonic() - start >= 4.0, 60, "the flaky target's alert to resolve")
+                wait_for(recovered, 60, "the flaky target's alert to resolve")
             finally:
                 timing["elapsed"] = time.monotonic() - start
                 monitor.stop()
