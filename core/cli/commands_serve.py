@@ -32,7 +32,7 @@ def _check_host(host: str) -> None:
         if importlib.util.find_spec("authlib") is None:
             raise UserError(
                 f"Refusing to bind the dashboard to {host}: OIDC login ([auth] in secrets.toml) needs Authlib. "
-                "Fix: pip install 'Authlib>=1.3.2'"
+                "Fix: pip install 'gemmawatch[oidc]'"
             )
 
 
