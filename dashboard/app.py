@@ -17,8 +17,10 @@ from gemmawatch.dashboard import auth
 
 __all__ = ["PAGES_DIR", "main"]
 
-#: Page scripts; Streamlit executes each as ``__main__``, which calls its ``render()``.
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+#: Page scripts; Streamlit executes each as ``__main__``, which calls its ``render()``. Not named ``pages/``:
+#: beside the entry script that name switches on Streamlit's legacy multipage routing, which runs a page on a
+#: fresh server's first deep link without this script (and so without its authentication gate).
+PAGES_DIR = Path(__file__).resolve().parent / "views"
 
 
 def main() -> None:

@@ -79,8 +79,8 @@ def db_url() -> str:
     """The database URL: env ``GEMMAWATCH_DB`` or the per-user SQLite default.
 
     Every reader asks for it first, so it is also where the authentication
-    gate is enforced: a page Streamlit runs without ``app.py`` (its legacy
-    ``pages/`` mode on a server's first deep link) still shows no data.
+    gate is enforced a second time: a page script run any other way than
+    through ``app.py`` still shows no data.
     """
     auth.gate()
     return storage_engine.resolve_url(None)

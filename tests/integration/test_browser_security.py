@@ -144,7 +144,7 @@ def test_no_secret_in_any_element(hostile_db: tuple[Path, str, Hostile], monkeyp
     monkeypatch.setenv(API_KEY_ENV, API_KEY)
     at = AppTest.from_file(str(Path(app_module.__file__).resolve()), default_timeout=60).run()
     for path in PAGES:
-        at.switch_page("pages/overview.py" if path == "/" else f"pages{path}.py").run()
+        at.switch_page("views/overview.py" if path == "/" else f"views{path}.py").run()
         assert not at.exception, (path, at.exception)
         text = str(at._tree) + "".join(str(d.value.to_dict()) for d in at.dataframe)
         assert SECRET_HOOK not in text and not [s for s in SECRETS if s in text], path
@@ -163,8 +163,8 @@ def test_password_server_deep_link_shows_only_the_login(hostile_db: tuple[Path, 
         browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            # A fresh server's first request is a deep link: Streamlit's legacy pages/ mode runs the page
-            # script without app.py; data.db_url still gates it.
+            # A fresh server's first request is a deep link (pages live in views/, not pages/, so Streamlit's
+            # legacy routing cannot run the page without app.py; data.db_url gates data a second time).
             page.goto(base + "/alerts", timeout=TIMEOUT_MS)
             page.wait_for_selector('input[type="password"], [data-testid="stDataFrame"], [data-testid="stException"]',
                                    timeout=TIMEOUT_MS)  # fmt: skip

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from gemmawatch.alerts.defaults import DEFAULT_RULES
 from gemmawatch.dashboard import app as app_module
-from gemmawatch.dashboard.pages.alerts import NO_ALERTS, NO_RULES
+from gemmawatch.dashboard.views.alerts import NO_ALERTS, NO_RULES
 from gemmawatch.storage.engine import get_engine, session_scope
 from gemmawatch.storage.queries import alerts as aq
 
@@ -30,7 +30,7 @@ NEW_RULE = "FormSubmitter:rule_new_form-Create rule"
 def _alerts_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/alerts.py").run()
+    at.switch_page("views/alerts.py").run()
     assert not at.exception, at.exception
     return at
 

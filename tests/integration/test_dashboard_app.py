@@ -14,7 +14,7 @@ from gemmawatch.dashboard import app as app_module
 from gemmawatch.dashboard.ui import EMPTY_STATE
 
 APP = str(Path(app_module.__file__).resolve())
-PAGES = ["pages/overview.py", "pages/run.py", "pages/compare.py"]
+PAGES = ["views/overview.py", "views/run.py", "views/compare.py"]
 
 
 def _app(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
@@ -50,7 +50,7 @@ def populated(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Populated:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_empty_database_shows_how_to_fill_it(empty_db: str, page: str) -> None:
-    from gemmawatch.dashboard.pages.overview import MONITOR_HINT
+    from gemmawatch.dashboard.views.overview import MONITOR_HINT
 
     at = _app(page)
     # The Overview also says how to get probe results for its health table.
@@ -61,7 +61,7 @@ def test_empty_database_shows_how_to_fill_it(empty_db: str, page: str) -> None:
 
 
 def test_empty_overview_kpis_are_zero(empty_db: str) -> None:
-    from gemmawatch.dashboard.pages.overview import MONITOR_HINT
+    from gemmawatch.dashboard.views.overview import MONITOR_HINT
 
     at = _app()
     assert _metrics(at) == {"Runs": "0", "Completed": "0", "Failed": "0", "Firing alerts": "0",
@@ -100,7 +100,7 @@ def test_overview_populated(populated: Populated) -> None:
 
 def test_run_page_from_query_param(populated: Populated) -> None:
     run_id = populated.run_ids["gemma-3-270m"]
-    at = _app("pages/run.py", {"run": str(run_id)})
+    at = _app("views/run.py", {"run": str(run_id)})
     assert at.selectbox[0].value == run_id
     assert at.header[0].value == f"Run #{run_id} · gemma-3-270m"
     metrics = _metrics(at)
@@ -138,25 +138,25 @@ def test_failed_and_running_runs(populated: Populated, sqlite_url: str) -> None:
     extra = add_unfinished_runs(sqlite_url)
     at = _app()
     assert _metrics(at)["Failed"] == "1" and _metrics(at)["Runs"] == "4"
-    at = _app("pages/run.py", {"run": str(extra["failed"])})
+    at = _app("views/run.py", {"run": str(extra["failed"])})
     assert at.error and "failed" in at.error[0].value
     assert FAILED_ERROR in [c.value for c in at.code]  # the error as plain text
     assert any("no metrics" in i.value for i in at.info) and any("no samples" in i.value for i in at.info)
     # A running run redraws its telemetry panel on a timer (fragment); it must render the same.
-    at = _app("pages/run.py", {"run": str(extra["running"])})
+    at = _app("views/run.py", {"run": str(extra["running"])})
     assert _metrics(at)["Status"] == "running" and _metrics(at)["Duration"] == "-"
     assert len(_figures(at)) == 1 and {t["type"] for t in _figures(at)[0]["data"]} == {"scatter"}
 
 
 def test_run_page_unknown_run_falls_back_with_warning(populated: Populated) -> None:
-    at = _app("pages/run.py", {"run": "99999"})
+    at = _app("views/run.py", {"run": "99999"})
     assert at.warning and "does not exist" in at.warning[0].value
     assert "99999" not in at.warning[0].value  # URL input is not echoed
     assert at.selectbox[0].value == max(populated.run_ids.values())
 
 
 def test_run_page_sample_filters(populated: Populated) -> None:
-    at = _app("pages/run.py", {"run": str(populated.run_ids["gemma-3-270m"])})
+    at = _app("views/run.py", {"run": str(populated.run_ids["gemma-3-270m"])})
     at.selectbox(key=f"samples_task_{populated.run_ids['gemma-3-270m']}").set_value("smoke_gen").run()
     assert not at.exception
     samples = next(d.value for d in at.dataframe if "output" in d.value.columns)
@@ -175,7 +175,7 @@ def test_run_page_records_user_ratings(populated: Populated, sqlite_url: str) ->
     from gemmawatch.storage.queries import samples as sample_queries
 
     run_id = populated.run_ids["gemma-3-270m"]
-    at = _app("pages/run.py", {"run": str(run_id)})
+    at = _app("views/run.py", {"run": str(run_id)})
     at.selectbox(key="sample_detail").set_value(1).run()
     # Form widgets take effect on submit: set them, then click once.
     at.select_slider[0].set_value(2)

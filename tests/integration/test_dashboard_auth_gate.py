@@ -22,9 +22,7 @@ def gated(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     populate(sqlite_url)
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets["gemmawatch"] = {"password_sha256": auth.hash_password(PASSWORD)}
-    # AppTest resets Streamlit's legacy pages/ flag on every run, so from the second run on the page
-    # script runs without app.py and the gate in data.db_url draws the form (other widget ids):
-    # interact from there.
+    # Interact from the second run on, as a user would after the first page load.
     return at.run().run()
 
 
@@ -45,12 +43,12 @@ def test_wrong_then_right_password(gated: AppTest) -> None:
     assert not at.text_input and _shows_data(at)  # the Overview page
     assert {"Runs", "Firing alerts"} <= {m.label for m in at.metric}
     # The session stays logged in across pages.
-    at.switch_page("pages/run.py").run()
+    at.switch_page("views/run.py").run()
     assert not at.exception and at.dataframe
 
 
 def test_every_page_is_gated(gated: AppTest) -> None:
-    for page in ("pages/run.py", "pages/safety.py", "pages/alerts.py"):
+    for page in ("views/run.py", "views/safety.py", "views/alerts.py"):
         gated.switch_page(page).run()
         assert not gated.exception and not _shows_data(gated), page
         assert [t.label for t in gated.text_input] == ["Password"], page

@@ -19,7 +19,7 @@ APP = str(Path(app_module.__file__).resolve())
 def _page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/catalog.py").run()
+    at.switch_page("views/catalog.py").run()
     assert not at.exception, at.exception
     return at
 

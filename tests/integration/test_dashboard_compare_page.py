@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from gemmawatch.dashboard import app as app_module
 from gemmawatch.dashboard.charts_compare import FRONT_NAME
-from gemmawatch.dashboard.pages.compare import BY_TARGETS, NEED_TWO
+from gemmawatch.dashboard.views.compare import BY_TARGETS, NEED_TWO
 
 APP = str(Path(app_module.__file__).resolve())
 
@@ -20,7 +20,7 @@ APP = str(Path(app_module.__file__).resolve())
 def _page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception, at.exception
     return at
 

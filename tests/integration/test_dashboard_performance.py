@@ -15,13 +15,13 @@ from load_fixtures import MAX_REQUESTS, SWEEP_STEPS, LoadRuns, populate_load
 from streamlit.testing.v1 import AppTest
 
 from gemmawatch.dashboard import app as app_module
-from gemmawatch.dashboard.pages.performance import EMPTY_STATE
+from gemmawatch.dashboard.views.performance import EMPTY_STATE
 from gemmawatch.storage.engine import get_engine, session_scope
 from gemmawatch.storage.queries import load as load_queries
 from gemmawatch.storage.queries import runs as run_queries
 
 APP = str(Path(app_module.__file__).resolve())
-PAGE = "pages/performance.py"
+PAGE = "views/performance.py"
 
 
 def _page() -> AppTest:

@@ -20,7 +20,7 @@ from dashboard_fixtures import (
 from streamlit.testing.v1 import AppTest
 
 from gemmawatch.dashboard import app as app_module
-from gemmawatch.dashboard.pages.safety import EMPTY_STATE
+from gemmawatch.dashboard.views.safety import EMPTY_STATE
 
 APP = str(Path(app_module.__file__).resolve())
 
@@ -28,7 +28,7 @@ APP = str(Path(app_module.__file__).resolve())
 def _safety_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/safety.py").run()
+    at.switch_page("views/safety.py").run()
     assert not at.exception, at.exception
     return at
 

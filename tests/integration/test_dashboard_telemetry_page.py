@@ -13,8 +13,8 @@ from telemetry_fixtures import add_live_telemetry, add_probes
 
 from gemmawatch.dashboard import app as app_module
 from gemmawatch.dashboard import telemetry_data
-from gemmawatch.dashboard.pages.telemetry import EMPTY_TELEMETRY
 from gemmawatch.dashboard.ui import EMPTY_STATE
+from gemmawatch.dashboard.views.telemetry import EMPTY_TELEMETRY
 
 APP = str(Path(app_module.__file__).resolve())
 
@@ -22,7 +22,7 @@ APP = str(Path(app_module.__file__).resolve())
 def _page(query: dict[str, str] | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.query_params.update(query or {})
-    at.switch_page("pages/telemetry.py").run()
+    at.switch_page("views/telemetry.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -72,7 +72,7 @@ def test_live_charts_and_run_timeline(sqlite_url: str, monkeypatch: pytest.Monke
 
 
 def test_live_charts_refresh_in_a_fragment(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gemmawatch.dashboard.pages import telemetry as page
+    from gemmawatch.dashboard.views import telemetry as page
 
     monkeypatch.setenv("GEMMAWATCH_DB", sqlite_url)
     add_live_telemetry(sqlite_url, minutes=2)

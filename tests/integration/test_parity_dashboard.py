@@ -47,7 +47,7 @@ def _run_page(run_id: int) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.query_params["run"] = str(run_id)
-    at.switch_page("pages/run.py").run()
+    at.switch_page("views/run.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from gemmawatch.cli.main import main
 from gemmawatch.dashboard import app as app_module
-from gemmawatch.dashboard.pages.reports import EMPTY_STATE
 from gemmawatch.dashboard.report_data import collect_report
 from gemmawatch.dashboard.report_html import render_report
+from gemmawatch.dashboard.views.reports import EMPTY_STATE
 from gemmawatch.storage.engine import get_engine, session_scope
 
 APP = str(Path(app_module.__file__).resolve())
@@ -74,7 +74,7 @@ def test_cli_writes_a_self_contained_report(report_db: ReportPopulated, sqlite_u
 def _reports_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/reports.py").run()
+    at.switch_page("views/reports.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -110,7 +110,7 @@ def test_reports_page_populated(report_db: ReportPopulated) -> None:
 def test_main_tables_have_export_buttons(report_db: ReportPopulated, page: str, names: list[str]) -> None:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     assert not at.exception, at.exception
     ids = [b.proto.id for b in at.get("download_button")]  # widget ids end with the key: export_<name>_<fmt>
     for name in names:

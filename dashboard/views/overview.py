@@ -55,7 +55,7 @@ def render() -> None:
     rows = _selected_rows(selection)
     if rows:
         run_id = int(runs.iloc[rows[0]]["id"])
-        st.switch_page("pages/run.py", query_params={"run": str(run_id)})
+        st.switch_page("views/run.py", query_params={"run": str(run_id)})
 
     _alerts_section(firing)
     _latest_scores(runs)
