@@ -23,6 +23,7 @@ from gemmawatch.dashboard.charts import metric_key
 from gemmawatch.dashboard.tables import LATENCY_TASK, default_compare_runs, format_ci
 
 __all__ = [
+    "peak_throughput",
     "COST_AXES",
     "MEMORY_METRICS",
     "QUALITY_KINDS",
@@ -184,6 +185,12 @@ def peak_memory(summary: pd.DataFrame) -> tuple[float | None, str | None]:
         if values:
             return max(values), name
     return None, None
+
+
+def peak_throughput(steps: pd.DataFrame) -> float | None:
+    """The highest output-token throughput of a load run's steps (None when no step has one)."""
+    values = pd.to_numeric(steps.get("output_throughput", pd.Series(dtype=float)), errors="coerce").dropna()
+    return float(values.max()) if not values.empty else None
 
 
 def _first_value(rows: pd.DataFrame, names: Iterable[str]) -> float | None:

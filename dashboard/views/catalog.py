@@ -46,9 +46,7 @@ def _measured_section() -> None:
         if "quality" in families:
             memory[target] = compare_tables.peak_memory(data.telemetry_summary(families["quality"]))[0]
         if "load" in families:
-            steps = data.load_steps(families["load"])
-            values = pd.to_numeric(steps.get("output_throughput", pd.Series(dtype=float)), errors="coerce").dropna()
-            peaks[families["load"]] = float(values.max()) if not values.empty else None
+            peaks[families["load"]] = compare_tables.peak_throughput(data.load_steps(families["load"]))
     side = compare_tables.side_by_side(latest, metrics, peaks, quality) if latest else pd.DataFrame()
     table = gemma_catalog.measured_frame(targets, side, memory)
     st.dataframe(

@@ -198,12 +198,8 @@ def _side_by_side(runs: pd.DataFrame, ordered: list[int], quality: tuple[str, st
     latest = compare_tables.latest_by_kind(runs, targets)
     ids = sorted({run_id for families in latest.values() for run_id in families.values()})
     metrics = data.metrics(ids) if ids else pd.DataFrame()
-    peaks: dict[int, float | None] = {}
-    for families in latest.values():
-        if "load" in families:
-            steps = data.load_steps(families["load"])
-            values = pd.to_numeric(steps.get("output_throughput", pd.Series(dtype=float)), errors="coerce").dropna()
-            peaks[families["load"]] = float(values.max()) if not values.empty else None
+    loads = [f["load"] for f in latest.values() if "load" in f]
+    peaks = {run_id: compare_tables.peak_throughput(data.load_steps(run_id)) for run_id in loads}
     table = compare_tables.side_by_side(latest, metrics, peaks, quality)
     st.dataframe(
         table,
