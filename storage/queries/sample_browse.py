@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from gemmawatch.storage.models import Sample
@@ -60,8 +60,28 @@ def task_summary(s: Session, run_id: int) -> list[dict[str, Any]]:
     return out
 
 
+def _numeric_score(dialect: str, key: str) -> ColumnElement[Any]:
+    """The sample score ``key`` as a float in SQL; NULL where it is not a number (booleans count 1/0)."""
+    value = Sample.scores[key]
+    if dialect != "postgresql":
+        return value.as_float()  # SQLite's json_extract gives numbers as they are and true/false as 1/0
+    # A plain cast would fail on the first non-number (PostgreSQL casts the text of the value).
+    kind = func.jsonb_typeof(Sample.scores.op("->")(key))
+    return case(
+        (kind == "number", value.as_float()),
+        (kind == "boolean", case((value.as_boolean(), 1.0), else_=0.0)),
+        else_=None,
+    )
+
+
 def _filters(
-    run_id: int, task: str | None, search: str | None, outcome: str, score_key: str | None, threshold: float
+    dialect: str,
+    run_id: int,
+    task: str | None,
+    search: str | None,
+    outcome: str,
+    score_key: str | None,
+    threshold: float,
 ) -> list[ColumnElement[bool]]:
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
@@ -70,7 +90,7 @@ def _filters(
         conditions.append(Sample.error.is_not(None))
     elif outcome in ("at_least", "below") and score_key:
         # A sample without this score (NULL) matches neither side.
-        score = Sample.scores[score_key].as_float()
+        score = _numeric_score(dialect, score_key)
         conditions.append(score >= threshold if outcome == "at_least" else score < threshold)
     return conditions
 
@@ -99,7 +119,7 @@ def filtered_samples(
     table = table_of(Sample)
     query = (
         select(table)
-        .where(*_filters(run_id, task, search, outcome, score_key, threshold))
+        .where(*_filters(s.get_bind().dialect.name, run_id, task, search, outcome, score_key, threshold))
         .order_by(table.c.task, table.c.doc_id, table.c.id)
         .offset(max(offset, 0))
         .limit(max(limit, 0))
@@ -118,7 +138,7 @@ def count_filtered_samples(
     threshold: float = 0.5,
 ) -> int:
     """How many samples :func:`filtered_samples` pages through with the same filters."""
-    conditions = _filters(run_id, task, search, outcome, score_key, threshold)
+    conditions = _filters(s.get_bind().dialect.name, run_id, task, search, outcome, score_key, threshold)
     return int(s.scalar(select(func.count()).select_from(table_of(Sample)).where(*conditions)) or 0)
 
 

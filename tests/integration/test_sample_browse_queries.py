@@ -10,8 +10,8 @@ from gemmawatch.storage.queries.runs import create_run
 from gemmawatch.storage.queries.samples import add_samples
 
 
-def test_summary_filters_and_pairs(sqlite_url: str) -> None:
-    with session_scope(get_engine(sqlite_url)) as s:
+def test_summary_filters_and_pairs(db_url: str) -> None:
+    with session_scope(get_engine(db_url)) as s:
         base = create_run(s, kind="eval", target_id=None, config={}, host="h", versions={})
         cand = create_run(s, kind="eval", target_id=None, config={}, host="h", versions={})
         rows = [
