@@ -63,10 +63,10 @@ def test_sparkline_is_small_and_axis_free() -> None:
     assert line.data[0].type == "scatter" and ".1%" in line.data[0].hovertemplate
 
 
-def test_sql_aggregates(sqlite_url: str) -> None:
+def test_sql_aggregates(db_url: str) -> None:
     now = datetime.now(UTC)
-    add_probes(sqlite_url, now=now)
-    with session_scope(get_engine(sqlite_url)) as s:
+    add_probes(db_url, now=now)
+    with session_scope(get_engine(db_url)) as s:
         for status in ("completed", "failed", "completed"):
             finish_run(s, create_run(s, kind="eval", target_id=None, host="h", config={}, versions={}), status=status)
         assert overview_queries.run_status_counts(s) == {"completed": 2, "failed": 1}

@@ -43,10 +43,10 @@ def test_sample_segments_and_timeline_share_the_time_axis() -> None:
     assert fig.layout.yaxis2.type == "category"
 
 
-def test_catalog_queries(sqlite_url: str) -> None:
-    add_live_telemetry(sqlite_url, minutes=1)
+def test_catalog_queries(db_url: str) -> None:
+    add_live_telemetry(db_url, minutes=1)
     now = datetime.now(UTC)
-    with session_scope(get_engine(sqlite_url)) as s:
+    with session_scope(get_engine(db_url)) as s:
         found = telemetry_catalog.metrics_in_range(s, now - timedelta(minutes=5), now)
         assert [m["metric"] for m in found] == sorted(LIVE_METRICS)
         assert {m["metric"]: (m["source"], m["unit"]) for m in found} == LIVE_METRICS
