@@ -6,7 +6,16 @@ from typing import Any
 
 import typer
 
-from gemmawatch.cli.options import ConfigOption, DbOption, JsonOption, print_json, print_table, progress
+from gemmawatch.cli.options import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    LabelOption,
+    TelemetryIntervalOption,
+    print_json,
+    print_table,
+    progress,
+)
 
 app = typer.Typer(help="Benchmarks: load and latency under concurrency.", no_args_is_help=True)
 
@@ -78,10 +87,8 @@ def load(
     max_inflight: int | None = typer.Option(None, "--max-inflight", help="Cap on open-loop requests in flight."),
     metrics_url: list[str] = typer.Option([], "--metrics-url", help="Prometheus endpoint to scrape (repeatable)."),
     metrics_allow: list[str] = typer.Option([], "--metrics-allow", help="Metric names/globs to keep from it."),
-    telemetry_interval: float = typer.Option(
-        0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
-    ),
-    label: str | None = typer.Option(None, "--label", help="Free-text label stored with the run."),
+    telemetry_interval: float = TelemetryIntervalOption,
+    label: str | None = LabelOption,
     db: str | None = DbOption,
     config: str | None = ConfigOption,
     json_out: bool = JsonOption,

@@ -8,7 +8,16 @@ from typing import Any
 
 import typer
 
-from gemmawatch.cli.options import ConfigOption, DbOption, JsonOption, print_json, print_table, progress
+from gemmawatch.cli.options import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    LabelOption,
+    TelemetryIntervalOption,
+    print_json,
+    print_table,
+    progress,
+)
 from gemmawatch.errors import UserError
 
 #: Options that only mean something with --dataset (flag -> what the user passed).
@@ -90,10 +99,8 @@ def eval_command(
     latency_prompts: int = typer.Option(
         8, "--latency-prompts", min=0, help="Streamed prompts for TTFT/TPOT/E2E (lm-eval tasks only)."
     ),
-    telemetry_interval: float = typer.Option(
-        0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
-    ),
-    label: str | None = typer.Option(None, "--label", help="Free-text label stored with the run."),
+    telemetry_interval: float = TelemetryIntervalOption,
+    label: str | None = LabelOption,
     db: str | None = DbOption,
     config: str | None = ConfigOption,
     json_out: bool = JsonOption,

@@ -6,7 +6,16 @@ import math
 
 import typer
 
-from gemmawatch.cli.options import ConfigOption, DbOption, JsonOption, print_json, print_table, progress
+from gemmawatch.cli.options import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    LabelOption,
+    TelemetryIntervalOption,
+    print_json,
+    print_table,
+    progress,
+)
 from gemmawatch.errors import CheckFailedError
 
 
@@ -25,10 +34,8 @@ def parity(
     target_b: str = typer.Argument(..., help="Target compared with it, e.g. llamacpp:bundled:gemma-3-270m."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most N items per smoke_mc subtask."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
-    telemetry_interval: float = typer.Option(
-        0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
-    ),
-    label: str | None = typer.Option(None, "--label", help="Free-text label stored with the run."),
+    telemetry_interval: float = TelemetryIntervalOption,
+    label: str | None = LabelOption,
     min_agreement: float | None = typer.Option(
         None, "--min-agreement", min=0.0, max=1.0, help="Exit 1 when the agreement is below this share."
     ),

@@ -7,7 +7,16 @@ from typing import Any
 
 import typer
 
-from gemmawatch.cli.options import ConfigOption, DbOption, JsonOption, print_json, print_table, progress
+from gemmawatch.cli.options import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    LabelOption,
+    TelemetryIntervalOption,
+    print_json,
+    print_table,
+    progress,
+)
 from gemmawatch.evals.redteam.garak_runner import DEFAULT_PROBES, DEFAULT_PROMPT_CAP
 
 
@@ -78,10 +87,8 @@ def redteam_command(
         False, "--install-garak", help="Create the garak venv in the gemmawatch cache (garak 0.17.1) if missing."
     ),
     timeout: float | None = typer.Option(None, "--timeout", min=1.0, help="Stop garak after this many seconds."),
-    telemetry_interval: float = typer.Option(
-        0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
-    ),
-    label: str | None = typer.Option(None, "--label", help="Free-text label stored with the run."),
+    telemetry_interval: float = TelemetryIntervalOption,
+    label: str | None = LabelOption,
     db: str | None = DbOption,
     config: str | None = ConfigOption,
     json_out: bool = JsonOption,

@@ -7,7 +7,16 @@ from typing import Any
 
 import typer
 
-from gemmawatch.cli.options import ConfigOption, DbOption, JsonOption, print_json, print_table, progress
+from gemmawatch.cli.options import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    LabelOption,
+    TelemetryIntervalOption,
+    print_json,
+    print_table,
+    progress,
+)
 
 #: Terminal table: column header -> metric.
 _COLUMNS = {
@@ -69,10 +78,8 @@ def safety_command(
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Output tokens per prompt."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     chat: bool = typer.Option(True, "--chat/--no-chat", help="Send prompts through the model's chat template."),
-    telemetry_interval: float = typer.Option(
-        0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
-    ),
-    label: str | None = typer.Option(None, "--label", help="Free-text label stored with the run."),
+    telemetry_interval: float = TelemetryIntervalOption,
+    label: str | None = LabelOption,
     db: str | None = DbOption,
     config: str | None = ConfigOption,
     json_out: bool = JsonOption,

@@ -22,6 +22,10 @@ ConfigOption = typer.Option(
     show_default=False,
 )
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout and nothing else.")
+TelemetryIntervalOption = typer.Option(
+    0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
+)
+LabelOption = typer.Option(None, "--label", help="Free-text label stored with the run.")
 
 
 def _default(obj: Any) -> Any:
