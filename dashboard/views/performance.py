@@ -128,17 +128,17 @@ def _distributions(chosen: list[int], labels: dict[int, str], steps: pd.DataFram
             ]
         frames.append(load_tables.measured_ok(timings).assign(run_label=labels[run_id]))
     requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(
-            charts.latency_ecdf(requests, column="ttft_s", title="Time to first token", x_title="TTFT", log_x=log_x),
-            key="performance_ttft_ecdf",
-        )
-    with right:
-        st.plotly_chart(
-            charts.latency_ecdf(requests, column="e2e_s", title="End-to-end latency", x_title="E2E", log_x=log_x),
-            key="performance_e2e_ecdf",
-        )
+    panels = (
+        ("ttft_s", "Time to first token", "TTFT"),
+        ("tpot_s", "Time per output token (excl. the first)", "TPOT"),
+        ("e2e_s", "End-to-end latency", "E2E"),
+    )
+    for col, (column, title, x_title) in zip(st.columns(len(panels)), panels, strict=True):
+        with col:
+            st.plotly_chart(
+                charts.latency_ecdf(requests, column=column, title=title, x_title=x_title, log_x=log_x),
+                key=f"performance_{column.removesuffix('_s')}_ecdf",
+            )
     thinned = f" (thinned evenly from {stored} stored)" if drawn < stored else ""
     st.caption(
         f"Successful requests of the measurement window; {drawn} requests read{thinned}. "

@@ -103,7 +103,7 @@ def test_every_page_renders_charts_without_exceptions(server: tuple[str, Populat
         ("evaluations", "/evaluations", 1, "Which items flipped between two runs"),
         ("catalog", "/catalog", 1, "Family matrix and selection guide"),
         # Throughput-latency curve and the TTFT / E2E distributions.
-        ("performance", "/performance", 3, "Throughput vs latency"),
+        ("performance", "/performance", 4, "Throughput vs latency"),
         # Safety rates per category and red-team pass rates; the first alert's value history.
         ("safety", "/safety", 2, "Regression between two safety runs"),
         ("alerts", "/alerts", 1, "Test a notification receiver"),

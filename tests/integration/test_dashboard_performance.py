@@ -92,7 +92,7 @@ def test_real_runs_steps_table_curve_and_distributions(loaded: LoadRuns, load_db
         assert table[f"{column} 95% CI"].str.startswith("[").all(), column
     assert "goodput (req/s)" not in table.columns  # no --slo given, no goodput stored
 
-    curve, ttft, e2e = _figures(at)
+    curve, ttft, tpot, e2e = _figures(at)
     # One trace per run, named after the run; the sweep has a point per step.
     assert [t["name"] for t in curve["data"]] == [sweep_label, concurrent_label]
     assert [len(t["x"]) for t in curve["data"]] == [SWEEP_STEPS, 1]
@@ -124,6 +124,9 @@ def test_real_runs_steps_table_curve_and_distributions(loaded: LoadRuns, load_db
     e2e_values = [e.e2e_s for e in requests if e.ok and e.phase == "measure"]
     e2e_shapes = {s["name"]: s["x0"] for s in e2e["layout"]["shapes"]}
     assert e2e_shapes[f"{concurrent_label} p95"] == pytest.approx(float(np.percentile(e2e_values, 95)), rel=1e-12)
+    # TPOT (excluding the first token) per request: the same values the stored step percentiles come from.
+    tpot_shapes = {s["name"]: s["x0"] for s in tpot["layout"]["shapes"]}
+    assert tpot_shapes[f"{concurrent_label} p50"] == pytest.approx(steps[0]["metrics"]["tpot_p50_s"]["value"], rel=1e-12)
 
 
 def test_latency_selector_and_step_filter(loaded: LoadRuns) -> None:
@@ -140,7 +143,7 @@ def test_latency_selector_and_step_filter(loaded: LoadRuns) -> None:
     at.radio(key="performance_steps").set_value(at.radio(key="performance_steps").options[1]).run()
     at.checkbox(key="performance_log_x").check().run()
     assert not at.exception
-    _, ttft, _ = _figures(at)
+    _, ttft, _, _ = _figures(at)
     assert ttft["data"][0]["name"] == f"{sweep_label} (n={MAX_REQUESTS})"
     assert ttft["layout"]["xaxis"]["type"] == "log"
     at.multiselect[0].set_value([]).run()
