@@ -126,7 +126,8 @@ def test_real_runs_steps_table_curve_and_distributions(loaded: LoadRuns, load_db
     assert e2e_shapes[f"{concurrent_label} p95"] == pytest.approx(float(np.percentile(e2e_values, 95)), rel=1e-12)
     # TPOT (excluding the first token) per request: the same values the stored step percentiles come from.
     tpot_shapes = {s["name"]: s["x0"] for s in tpot["layout"]["shapes"]}
-    assert tpot_shapes[f"{concurrent_label} p50"] == pytest.approx(steps[0]["metrics"]["tpot_p50_s"]["value"], rel=1e-12)
+    stored_tpot_p50 = steps[0]["metrics"]["tpot_p50_s"]["value"]
+    assert tpot_shapes[f"{concurrent_label} p50"] == pytest.approx(stored_tpot_p50, rel=1e-12)
 
 
 def test_latency_selector_and_step_filter(loaded: LoadRuns) -> None:
