@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gemmawatch.errors import ConfigError, one_line
+from gemmawatch.errors import ConfigError
 from gemmawatch.evals.quality import Scorer, ScoreResult, get_scorer, metric_row, score_many
 
 if TYPE_CHECKING:
@@ -203,7 +203,6 @@ def dataset_samples(
     """Sample rows (see the module docstring), one per item, in item order."""
     rows = []
     for i, (item, prompt, r) in enumerate(zip(items, prompts, results, strict=True)):
-        ok = r.error is None
         scores: dict[str, Any] = {}
         details: dict[str, Any] = {}
         for scorer_name, column in scored.items():
@@ -225,14 +224,7 @@ def dataset_samples(
                 "output": r.text,
                 "target": _target(item.reference),
                 "scores": scores,
-                "latency_s": r.e2e_s if ok else None,
-                "ttft_s": r.ttft_s if ok else None,
-                "tpot_s": r.tpot_s if ok else None,
-                "input_tokens": r.input_tokens,
-                "output_tokens": r.output_tokens,
-                "token_source": r.token_source,
-                "error": None if ok else one_line(f"{r.error_class or 'Error'}: {r.error}"),
-                "started_at": r.started_at,
+                **r.sample_columns(),
             }
         )
     return rows

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gemmawatch
-from gemmawatch.errors import ConfigError, MissingDependencyError, UnknownNameError, one_line
+from gemmawatch.errors import ConfigError, MissingDependencyError, UnknownNameError
 from gemmawatch.evals import stats
 from gemmawatch.evals.safety import SafetyCheck, get_check
 
@@ -250,14 +250,7 @@ def safety_samples(
                 "output": r.text,
                 "target": item.label,
                 "scores": score_output(checks, item.prompt, r.text) if ok else {},
-                "latency_s": r.e2e_s if ok else None,
-                "ttft_s": r.ttft_s if ok else None,
-                "tpot_s": r.tpot_s if ok else None,
-                "input_tokens": r.input_tokens,
-                "output_tokens": r.output_tokens,
-                "token_source": r.token_source,
-                "error": None if ok else one_line(f"{r.error_class or 'Error'}: {r.error}"),
-                "started_at": r.started_at,
+                **r.sample_columns(),
             }
         )
     return rows

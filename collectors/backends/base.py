@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from gemmawatch.errors import one_line
+
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
 
@@ -108,6 +110,20 @@ class GenerationResult:
     def ok(self) -> bool:
         """True when the request did not fail."""
         return self.error is None
+
+    def sample_columns(self) -> dict[str, Any]:
+        """The timing, token and error columns of a stored sample (timings only for a request that succeeded)."""
+        ok = self.ok
+        return {
+            "latency_s": self.e2e_s if ok else None,
+            "ttft_s": self.ttft_s if ok else None,
+            "tpot_s": self.tpot_s if ok else None,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "token_source": self.token_source,
+            "error": None if ok else one_line(f"{self.error_class or 'Error'}: {self.error}"),
+            "started_at": self.started_at,
+        }
 
 
 def tpot(e2e_s: float, ttft_s: float | None, output_tokens: int) -> float | None:

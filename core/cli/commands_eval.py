@@ -17,6 +17,7 @@ from gemmawatch.cli.options import (
     print_json,
     print_table,
     progress,
+    split_list,
 )
 from gemmawatch.errors import UserError
 
@@ -33,10 +34,6 @@ _DATASET_ONLY = (
     "--max-new-tokens",
     "--stop",
 )
-
-
-def _split(values: list[str]) -> list[str]:
-    return [v.strip() for raw in values for v in raw.split(",") if v.strip()]
 
 
 def _cell(row: Mapping[str, Any] | None) -> str:
@@ -109,7 +106,7 @@ def eval_command(
     from gemmawatch.config import load_config
     from gemmawatch.evals.dataset_scoring import parse_scorer_options
 
-    task_names = _split(tasks)
+    task_names = split_list(tasks)
     if bool(task_names) == (dataset is not None):
         what = "--tasks and --dataset both given" if task_names else "Neither --tasks nor --dataset given"
         raise UserError(f"{what}. Fix: pass --tasks (lm-eval tasks) or --dataset PATH (a generation dataset)")
@@ -124,13 +121,13 @@ def eval_command(
     if dataset is not None and include_path:
         raise UserError("--include-path only applies to --tasks. Fix: drop it")
     cfg = load_config(config)
-    scorer_names = _split(scorers) if scorers else None
+    scorer_names = split_list(scorers) if scorers else None
     options = parse_scorer_options(scorer_option)
     if dataset is not None:
         from gemmawatch.dataset_pipeline import DatasetRequest, run_dataset_evals
 
         request = DatasetRequest(
-            targets=_split(target),
+            targets=split_list(target),
             dataset=dataset,
             format=fmt,
             format_options={
@@ -158,7 +155,7 @@ def eval_command(
         if scorer_names is None and options:
             raise UserError("--scorer-option needs --scorers on lm-eval tasks. Fix: name the scorers with --scorers")
         eval_request = EvalRequest(
-            targets=_split(target),
+            targets=split_list(target),
             tasks=task_names,
             include_path=[p.expanduser().resolve() for p in include_path],
             limit=limit,

@@ -16,12 +16,9 @@ from gemmawatch.cli.options import (
     print_json,
     print_table,
     progress,
+    split_list,
 )
 from gemmawatch.evals.redteam.garak_runner import DEFAULT_PROBES, DEFAULT_PROMPT_CAP
-
-
-def _split(values: Sequence[str]) -> list[str]:
-    return [v.strip() for raw in values for v in raw.split(",") if v.strip()]
 
 
 def _cell(row: Mapping[str, Any]) -> str:
@@ -116,7 +113,7 @@ def redteam_command(
     cfg = load_config(config)
     request = RedteamRequest(
         target=target,
-        probes=_split(probes) if probes else None,
+        probes=split_list(probes) if probes else None,
         generations=generations,
         max_new_tokens=max_new_tokens,
         prompt_cap=prompt_cap,

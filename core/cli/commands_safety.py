@@ -16,6 +16,7 @@ from gemmawatch.cli.options import (
     print_json,
     print_table,
     progress,
+    split_list,
 )
 
 #: Terminal table: column header -> metric.
@@ -26,10 +27,6 @@ _COLUMNS = {
     "unsafe output": "unsafe_output_rate",
     "PII leak": "pii_leak_rate",
 }
-
-
-def _split(values: Sequence[str]) -> list[str]:
-    return [v.strip() for raw in values for v in raw.split(",") if v.strip()]
 
 
 def _cell(row: Mapping[str, Any] | None) -> str:
@@ -98,7 +95,7 @@ def safety_command(
         label_field=label_field,
         category_field=category_field,
         limit=limit,
-        checks=_split(checks) if checks else None,
+        checks=split_list(checks) if checks else None,
         check_options=parse_check_options(check_option),
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,

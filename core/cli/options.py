@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,11 @@ TelemetryIntervalOption = typer.Option(
     0.1, "--telemetry-interval", min=0.01, help="Seconds between telemetry samples (0.1 = 10 Hz)."
 )
 LabelOption = typer.Option(None, "--label", help="Free-text label stored with the run.")
+
+
+def split_list(values: Sequence[str]) -> list[str]:
+    """Values of a repeatable, comma-separated option (``--checks a,b --checks c``), trimmed, empty ones dropped."""
+    return [v.strip() for raw in values for v in raw.split(",") if v.strip()]
 
 
 def _default(obj: Any) -> Any:
